@@ -1,0 +1,22 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Arrows point one way: StorefrontCommand → Shop → (HTTPServer, MySQL) → CMySQL.
+let package = Package(
+    name: "Storefront",
+    products: [
+        .executable(name: "storefront", targets: ["StorefrontCommand"]),
+    ],
+    targets: [
+        .target(name: "JSON"),
+        .target(name: "CLinux"),
+        .target(name: "HTTPServer", dependencies: ["CLinux", "JSON"]),
+        .executableTarget(
+            name: "StorefrontCommand",
+            dependencies: ["HTTPServer", "JSON"]
+        ),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

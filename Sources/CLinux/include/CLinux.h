@@ -1,0 +1,23 @@
+// The Linux-only system headers the HTTP server needs (Glibc's Swift module
+// leaves them out), plus wrappers for what Swift cannot call directly.
+#ifndef CLINUX_H
+#define CLINUX_H
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <signal.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+// pthread_setname_np is a GNU extension; this keeps _GNU_SOURCE out of Swift.
+int clinux_set_thread_name(pthread_t thread, const char *name);
+
+// accept4 is a GNU extension too.
+int clinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
+// Installs `handler` for `signo` with SA_RESTART and an empty mask.
+int clinux_install_signal_handler(int signo, void (*handler)(int));
+
+#endif

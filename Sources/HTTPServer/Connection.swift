@@ -1,0 +1,306 @@
+import CLinux
+import Glibc
+
+/// One client connection, owned by one event loop and touched only on its
+/// thread. It reads, parses, hands requests to handlers one at a time (so
+/// pipelined responses leave in order), writes, and enforces its deadlines.
+final class Connection {
+    let fd: Int32
+    let id: UInt64
+    let remoteAddress: String
+    unowned let loop: EventLoop
+
+    private let input = InputBuffer()
+    private var parser: HTTPRequestParser
+    private var output: [UInt8] = []
+    private var outputStart = 0
+
+    /// A handler is running on the worker pool for this connection.
+    private(set) var busy = false
+    private var closeAfterWrite = false
+    /// The peer shut its sending side (read returned 0).
+    private var peerClosed = false
+    /// The response that ends the connection is out; draining what the client still sends.
+    private var lingering = false
+    private(set) var closed = false
+
+    /// When the current request's head began (or the connection was accepted).
+    private var headStartedAt: Double
+    /// Last time bytes moved for a body or a blocked write, or the connection went idle.
+    private var lastProgressAt: Double
+    private var requestStartedAt = 0.0
+
+    init(fd: Int32, id: UInt64, remoteAddress: String, loop: EventLoop) {
+        self.fd = fd
+        self.id = id
+        self.remoteAddress = remoteAddress
+        self.loop = loop
+        parser = HTTPRequestParser(limits: loop.server.configuration.limits)
+        headStartedAt = loop.now
+        lastProgressAt = loop.now
+    }
+
+    /// Nothing in progress: no partial request, no handler running, nothing left to write.
+    var isIdle: Bool { !busy && !parser.inProgress && input.isEmpty && outputStart == output.count && !lingering }
+
+    // MARK: - Reading
+
+    func onReadable() {
+        if lingering {
+            discardInput()
+            return
+        }
+        // Bound what one connection may buffer: a head and one body, plus room for pipelined heads.
+        let cap = parser.limits.maxHeaderBytes + parser.limits.maxTargetBytes + parser.limits.maxBodyBytes + 64 * 1024
+        let wasIdle = isIdle
+        var sawBytes = false
+        while !peerClosed && input.count < cap {
+            let n = input.read(from: fd)
+            if n > 0 {
+                sawBytes = true
+            } else if n == 0 {
+                peerClosed = true
+            } else {
+                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                if errno == EINTR { continue }
+                close()
+                return
+            }
+        }
+        if sawBytes {
+            if wasIdle { headStartedAt = loop.now }
+            lastProgressAt = loop.now
+        }
+        process()
+    }
+
+    private func discardInput() {
+        var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let n = scratch.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            close()
+            return
+        }
+    }
+
+    // MARK: - Requests
+
+    /// Parses and dispatches buffered requests until one must wait for a handler or more bytes.
+    func process() {
+        while !busy && !closeAfterWrite && !closed {
+            let result: (consumed: Int, request: HTTPRequest?)
+            do {
+                result = try parser.parse(input.unconsumed)
+            } catch {
+                respondToParseError(error)
+                break
+            }
+            input.consume(result.consumed)
+            if result.consumed > 0 { lastProgressAt = loop.now }
+            guard var request = result.request else {
+                if parser.awaitingContinue {
+                    output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
+                    parser.continueHandled()
+                }
+                break
+            }
+            request.remoteAddress = remoteAddress
+            dispatch(request)
+            if !input.isEmpty { headStartedAt = loop.now }
+        }
+        input.shrinkIfIdle()
+        if peerClosed && !busy && !closeAfterWrite {
+            // Nothing more will arrive: finish what was answered and close.
+            closeAfterWrite = true
+            if parser.inProgress && outputStart == output.count {
+                close()
+                return
+            }
+        }
+        flush()
+    }
+
+    private func respondToParseError(_ error: HTTPParseError) {
+        let requestID = loop.makeRequestID()
+        var response = HTTPError(error.status, error.detail).response
+        if error.status == .requestTimeout || error.status == .contentTooLarge { response.headers.set("Connection", "close") }
+        requestStartedAt = loop.now
+        write(response, requestID: requestID, keepAlive: false, isHead: false)
+        loop.server.finished(
+            method: "-", route: "invalid", target: "-", status: error.status.code, bodyBytes: response.body.count,
+            started: requestStartedAt, now: loop.now, remoteAddress: remoteAddress, requestID: requestID)
+    }
+
+    private func dispatch(_ request: HTTPRequest) {
+        var request = request
+        requestStartedAt = loop.now
+        request.requestID = HTTPServer.saneRequestID(request.headers["x-request-id"]) ?? loop.makeRequestID()
+        let keepAlive = HTTPServer.wantsKeepAlive(request) && !loop.server.isStopping
+        let isHead = request.method == .HEAD
+
+        guard let match = loop.server.router.match(request.method, path: request.path) else {
+            complete(request, HTTPError(.badRequest, "The request path has a malformed percent-escape.").response, route: "invalid", keepAlive: keepAlive, isHead: isHead)
+            return
+        }
+        switch match {
+        case .notFound:
+            complete(request, HTTPError(.notFound, "No resource at \(request.path).").response, route: "unmatched", keepAlive: keepAlive, isHead: isHead)
+        case .methodNotAllowed(let allow):
+            var response = HTTPError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allow.joined(separator: ", ")).").response
+            response.headers.set("Allow", allow.joined(separator: ", "))
+            complete(request, response, route: "unmatched", keepAlive: keepAlive, isHead: isHead)
+        case .found(let route, let parameters):
+            request.pathParameters = parameters
+            request.route = route.pattern
+            switch route.kind {
+            case .inline:
+                complete(request, HTTPServer.run(route.handler, request), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+            case .blocking:
+                busy = true
+                let loop = self.loop
+                let (fd, id) = (self.fd, self.id)
+                let request = request
+                let accepted = loop.server.pool.submit {
+                    let response = HTTPServer.run(route.handler, request)
+                    loop.deliver(Completion(fd: fd, connectionID: id, request: request, response: response, keepAlive: keepAlive))
+                }
+                if accepted {
+                    loop.server.inFlightStarted()
+                } else {
+                    busy = false
+                    var response = HTTPError(.serviceUnavailable, "The server is busy; retry shortly.").response
+                    response.headers.set("Retry-After", String(loop.server.configuration.retryAfterSeconds))
+                    complete(request, response, route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+                }
+            }
+        }
+    }
+
+    /// A worker finished this connection's request.
+    func handlerFinished(_ completion: Completion) {
+        busy = false
+        complete(completion.request, completion.response, route: completion.request.route,
+                 keepAlive: completion.keepAlive && !loop.server.isStopping, isHead: completion.request.method == .HEAD)
+        process()
+    }
+
+    private func complete(_ request: HTTPRequest, _ response: HTTPResponse, route: String, keepAlive: Bool, isHead: Bool) {
+        let keep = keepAlive && !peerClosed
+        write(response, requestID: request.requestID, keepAlive: keep, isHead: isHead, http10: request.minorVersion == 0)
+        loop.server.finished(
+            method: request.method.rawValue, route: route, target: request.target, status: response.status.code,
+            bodyBytes: isHead ? 0 : response.body.count, started: requestStartedAt, now: loop.now,
+            remoteAddress: remoteAddress, requestID: request.requestID)
+    }
+
+    // MARK: - Writing
+
+    private func write(_ response: HTTPResponse, requestID: String, keepAlive: Bool, isHead: Bool, http10: Bool = false) {
+        let status = response.status
+        output.append(contentsOf: "HTTP/1.1 \(status.code) \(status.reason)\r\nDate: ".utf8)
+        output.append(contentsOf: loop.date.value)
+        // RFC 9110 §8.6: no Content-Length on 1xx and 204.
+        if status.code != 204 && status.code >= 200 {
+            output.append(contentsOf: "\r\nContent-Length: \(response.body.count)".utf8)
+        }
+        if !keepAlive {
+            output.append(contentsOf: "\r\nConnection: close".utf8)
+        } else if http10 {
+            output.append(contentsOf: "\r\nConnection: keep-alive".utf8)
+        }
+        output.append(contentsOf: "\r\nX-Request-Id: ".utf8)
+        output.append(contentsOf: requestID.utf8)
+        for (name, value) in response.headers {
+            let key = name.lowercased()
+            if key == "content-length" || key == "connection" || key == "date" || key == "x-request-id" { continue }
+            output.append(contentsOf: "\r\n".utf8)
+            appendHeaderText(name)
+            output.append(contentsOf: ": ".utf8)
+            appendHeaderText(value)
+        }
+        output.append(contentsOf: "\r\n\r\n".utf8)
+        if !isHead && status.code != 204 { output.append(contentsOf: response.body) }
+        if !keepAlive { closeAfterWrite = true }
+    }
+
+    /// Copies header text, dropping CR, LF and NUL so that no value can split a header.
+    private func appendHeaderText(_ text: String) {
+        for byte in text.utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { output.append(byte) }
+    }
+
+    /// Writes what is pending; on EAGAIN waits for EPOLLOUT (edge-triggered, registered once).
+    func flush() {
+        while outputStart < output.count {
+            let n = output.withUnsafeBytes { buffer in
+                Glibc.send(fd, buffer.baseAddress! + outputStart, buffer.count - outputStart, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                outputStart += n
+                lastProgressAt = loop.now
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return
+            } else {
+                close()
+                return
+            }
+        }
+        if outputStart > 0 {
+            output.removeAll(keepingCapacity: output.capacity <= 64 * 1024)
+            outputStart = 0
+        }
+        if closeAfterWrite && !busy && !lingering { startLingering() }
+    }
+
+    /// Half-closes and drains for a moment before closing: closing with unread
+    /// bytes would send RST, and the client could lose the response it is owed.
+    private func startLingering() {
+        lingering = true
+        lastProgressAt = loop.now
+        shutdown(fd, Int32(SHUT_WR))
+        if peerClosed {
+            close()
+        } else {
+            discardInput()
+        }
+    }
+
+    // MARK: - Deadlines
+
+    /// Called about once a second by the loop.
+    func checkDeadlines(now: Double) {
+        let config = loop.server.configuration
+        if lingering {
+            if now - lastProgressAt > 2 { close() }
+        } else if outputStart < output.count {
+            if now - lastProgressAt > config.bodyTimeout { close() }
+        } else if busy {
+            return
+        } else if parser.readingBody {
+            if now - lastProgressAt > config.bodyTimeout { timeOut("The request body stopped arriving.") }
+        } else if parser.inProgress || !everServed {
+            if now - headStartedAt > config.headerTimeout { timeOut("The request head did not arrive within \(Int(config.headerTimeout)) s.") }
+        } else if now - lastProgressAt > config.idleTimeout {
+            close()
+        }
+    }
+
+    private var everServed: Bool { requestStartedAt > 0 }
+
+    private func timeOut(_ detail: String) {
+        closeAfterWrite = false
+        respondToParseError(HTTPParseError(.requestTimeout, detail))
+        flush()
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(fd)
+        loop.removeConnection(self)
+    }
+}

@@ -1,0 +1,66 @@
+/// Header fields in order. Each name is kept as given (for output) and
+/// lowercased (HTTP field names are case-insensitive) for look-ups.
+public struct HTTPHeaders: Sendable, Sequence {
+    private var fields: [(key: String, name: String, value: String)] = []
+
+    public init() {}
+
+    public init(_ fields: [(String, String)]) {
+        for (name, value) in fields { add(name, value) }
+    }
+
+    public mutating func add(_ name: String, _ value: String) {
+        fields.append((name.lowercased(), name, value))
+    }
+
+    /// Replaces every field of that name with one value.
+    public mutating func set(_ name: String, _ value: String) {
+        let lower = name.lowercased()
+        fields.removeAll { $0.key == lower }
+        fields.append((lower, name, value))
+    }
+
+    public mutating func remove(_ name: String) {
+        let lower = name.lowercased()
+        fields.removeAll { $0.key == lower }
+    }
+
+    /// The first value of a field.
+    public subscript(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return fields.first { $0.key == lower }?.value
+    }
+
+    public func values(_ name: String) -> [String] {
+        let lower = name.lowercased()
+        return fields.filter { $0.key == lower }.map(\.value)
+    }
+
+    public func contains(_ name: String) -> Bool { self[name] != nil }
+
+    /// Comma-separated list members across every field of that name, lowercased and trimmed.
+    public func tokens(_ name: String) -> [String] {
+        values(name).flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingOWS().lowercased() }
+            .filter { !$0.isEmpty }
+    }
+
+    public var count: Int { fields.count }
+
+    /// (name as given, value) pairs in order.
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        fields.map { ($0.name, $0.value) }.makeIterator()
+    }
+
+    func contains(key: String) -> Bool { fields.contains { $0.key == key } }
+}
+
+extension StringProtocol {
+    /// Trims optional whitespace (SP and HTAB) as RFC 9110 defines it.
+    func trimmingOWS() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,480 @@
+/// Why a request could not be read. After one of these the byte stream has no
+/// trustworthy framing any more, so the server answers and closes.
+public struct HTTPParseError: Error, Sendable, Equatable {
+    public let status: HTTPStatus
+    public let detail: String
+
+    init(_ status: HTTPStatus, _ detail: String) {
+        self.status = status
+        self.detail = detail
+    }
+
+    public static func == (a: HTTPParseError, b: HTTPParseError) -> Bool { a.status == b.status && a.detail == b.detail }
+}
+
+/// Size limits the parser enforces while it reads, before anything is buffered past them.
+public struct HTTPParserLimits: Sendable {
+    public var maxTargetBytes = 8 * 1024
+    public var maxHeaderBytes = 16 * 1024
+    public var maxHeaderCount = 100
+    public var maxBodyBytes = 1024 * 1024
+
+    public init() {}
+}
+
+/// An incremental HTTP/1.1 request parser in the manner of nginx's: an explicit
+/// state, one byte at a time, no backtracking, so it can stop at any byte and
+/// go on when more arrive. It is strict where leniency lets requests be
+/// smuggled or mis-framed (RFC 9112 §2.2, §5, §6, §7).
+///
+/// The caller keeps the unconsumed bytes; `parse` says how many it consumed.
+/// While the head is incomplete nothing is consumed, so positions remembered
+/// into the caller's bytes stay valid between calls.
+public struct HTTPRequestParser {
+    public let limits: HTTPParserLimits
+
+    private enum State {
+        case start, startLF, method, target, version, requestLineLF
+        case fieldStart, fieldName, valueStart, value, fieldLF, headEndLF
+        case body
+        case chunkSize, chunkSizeBWS, chunkExtension, chunkSizeLF, chunkData, chunkDataCR, chunkDataLF
+        case trailerStart, trailerField, trailerFieldLF, trailerEndLF
+    }
+
+    private var state = State.start
+    /// How far into the current request's bytes the head has been scanned.
+    private var pos = 0
+    private var leadingEmptyLines = 0
+    private var methodEnd = 0
+    private var targetStart = 0
+    private var versionStart = 0
+    private var fieldNameStart = 0
+    private var fieldNameEnd = 0
+    private var valueStart = 0
+    private var valueEnd = 0
+    private var fields: [(name: Range<Int>, value: Range<Int>)] = []
+    private var headStart = 0
+    /// Where the field lines begin; 0 while still in the request line.
+    private var fieldsStart = 0
+
+    private var request: HTTPRequest?
+    private var bodyRemaining = 0
+    private var chunkRemaining = 0
+    private var chunkSizeDigits = 0
+    private var chunkLineBytes = 0
+    private var trailerBytes = 0
+    private var trailerCount = 0
+
+    /// True once the head of a request with a body still to come has been read
+    /// and the client asked for `100 Continue` before sending that body.
+    public private(set) var awaitingContinue = false
+    /// True between the first byte of a request and its last.
+    public var inProgress: Bool { state != .start || pos > 0 }
+    /// True once the head is read and only the body is outstanding.
+    public var readingBody: Bool { request != nil }
+
+    public init(limits: HTTPParserLimits = HTTPParserLimits()) {
+        self.limits = limits
+    }
+
+    /// The caller sent `100 Continue` (or chose not to).
+    public mutating func continueHandled() { awaitingContinue = false }
+
+    /// Feeds the unconsumed bytes. Returns how many were consumed and, when the
+    /// bytes complete one, the request; the rest stays for the next call.
+    public mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) -> (consumed: Int, request: HTTPRequest?) {
+        if request == nil {
+            guard try parseHead(bytes) else { return (0, nil) }
+            // The head is consumed; the body (if any) is read from where it ended.
+            let headBytes = pos
+            pos = 0
+            if state == .body && bodyRemaining == 0 { return (headBytes, finish()) }
+            let (bodyConsumed, done) = try parseBody(UnsafeBufferPointer(rebasing: bytes[headBytes...]))
+            return (headBytes + bodyConsumed, done)
+        }
+        let (consumed, done) = try parseBody(bytes)
+        return (consumed, done)
+    }
+
+    private mutating func finish() -> HTTPRequest? {
+        let done = request
+        self = HTTPRequestParser(limits: limits)
+        return done
+    }
+
+    // MARK: - The head
+
+    private static func isTokenChar(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// field-vchar / SP / HTAB: visible ASCII and obs-text; never NUL, CR, LF or another control.
+    private static func isValueChar(_ b: UInt8) -> Bool { b == 0x09 || (b >= 0x20 && b != 0x7F) }
+
+    private static let bad = HTTPStatus.badRequest
+
+    /// Scans the head from `pos`; true once the empty line that ends it has been read.
+    private mutating func parseHead(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) -> Bool {
+        let cr: UInt8 = 0x0D, lf: UInt8 = 0x0A, sp: UInt8 = 0x20, ht: UInt8 = 0x09
+        while pos < bytes.count {
+            let b = bytes[pos]
+            switch state {
+            case .start:
+                // RFC 9112 §2.2: ignore at least one empty line before the request-line.
+                if b == cr { state = .startLF; break }
+                guard HTTPRequestParser.isTokenChar(b) else { throw HTTPParseError(Self.bad, "The request line must start with a method token.") }
+                headStart = pos
+                state = .method
+            case .startLF:
+                guard b == lf else { throw HTTPParseError(Self.bad, "A CR must be followed by LF.") }
+                leadingEmptyLines += 1
+                guard leadingEmptyLines <= 4 else { throw HTTPParseError(Self.bad, "Too many empty lines before the request line.") }
+                state = .start
+            case .method:
+                if b == sp {
+                    methodEnd = pos
+                    targetStart = pos + 1
+                    state = .target
+                } else if !HTTPRequestParser.isTokenChar(b) {
+                    throw HTTPParseError(Self.bad, "The method must be a token followed by a single space.")
+                } else if pos - headStart >= 32 {
+                    throw HTTPParseError(.notImplemented, "The request method is not recognised.")
+                }
+            case .target:
+                if b == sp {
+                    guard pos > targetStart else { throw HTTPParseError(Self.bad, "The request target is empty.") }
+                    versionStart = pos + 1
+                    state = .version
+                } else if b <= sp || b >= 0x7F {
+                    throw HTTPParseError(Self.bad, "The request target contains a character that must be percent-encoded.")
+                } else if pos - targetStart >= limits.maxTargetBytes {
+                    throw HTTPParseError(.uriTooLong, "The request target is longer than \(limits.maxTargetBytes) bytes.")
+                }
+            case .version:
+                if b == cr {
+                    try checkVersion(bytes)
+                    state = .requestLineLF
+                } else if pos - versionStart >= 8 {
+                    throw HTTPParseError(Self.bad, "The request line must end with HTTP/1.1 or HTTP/1.0 and CRLF.")
+                }
+            case .requestLineLF:
+                guard b == lf else { throw HTTPParseError(Self.bad, "A CR must be followed by LF.") }
+                fieldsStart = pos + 1
+                state = .fieldStart
+            case .fieldStart:
+                if b == cr {
+                    state = .headEndLF
+                } else if b == sp || b == ht {
+                    throw HTTPParseError(Self.bad, "Obsolete line folding (a field line starting with whitespace) is not accepted.")
+                } else if HTTPRequestParser.isTokenChar(b) {
+                    guard fields.count < limits.maxHeaderCount else {
+                        throw HTTPParseError(.headersTooLarge, "More than \(limits.maxHeaderCount) header fields.")
+                    }
+                    fieldNameStart = pos
+                    state = .fieldName
+                } else {
+                    throw HTTPParseError(Self.bad, "A header field name contains an invalid character.")
+                }
+            case .fieldName:
+                if b == UInt8(ascii: ":") {
+                    fieldNameEnd = pos
+                    valueStart = pos + 1
+                    valueEnd = pos + 1
+                    state = .valueStart
+                } else if b == sp || b == ht {
+                    throw HTTPParseError(Self.bad, "Whitespace between a header field name and its colon is not allowed.")
+                } else if !HTTPRequestParser.isTokenChar(b) {
+                    throw HTTPParseError(Self.bad, "A header field name contains an invalid character.")
+                }
+            case .valueStart:
+                if b == sp || b == ht {
+                    valueStart = pos + 1
+                    valueEnd = pos + 1
+                } else if b == cr {
+                    state = .fieldLF
+                } else if HTTPRequestParser.isValueChar(b) {
+                    valueEnd = pos + 1
+                    state = .value
+                } else {
+                    throw HTTPParseError(Self.bad, "A header field value contains a control character (NUL, bare CR or LF).")
+                }
+            case .value:
+                if b == cr {
+                    state = .fieldLF
+                } else if HTTPRequestParser.isValueChar(b) {
+                    if b != sp && b != ht { valueEnd = pos + 1 }
+                } else {
+                    throw HTTPParseError(Self.bad, "A header field value contains a control character (NUL, bare CR or LF).")
+                }
+            case .fieldLF:
+                guard b == lf else { throw HTTPParseError(Self.bad, "A bare CR in a header field is not allowed.") }
+                fields.append((fieldNameStart..<fieldNameEnd, valueStart..<valueEnd))
+                state = .fieldStart
+            case .headEndLF:
+                guard b == lf else { throw HTTPParseError(Self.bad, "A CR must be followed by LF.") }
+                pos += 1
+                try buildRequest(bytes)
+                return true
+            default:
+                fatalError("head parser in body state \(state)")
+            }
+            pos += 1
+            if fieldsStart > 0 && pos - fieldsStart > limits.maxHeaderBytes {
+                throw HTTPParseError(.headersTooLarge, "The header section is larger than \(limits.maxHeaderBytes) bytes.")
+            }
+        }
+        return false
+    }
+
+    private var minorVersion = 1
+
+    private mutating func checkVersion(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) {
+        let v = bytes[versionStart..<pos]
+        guard v.count == 8, v.starts(with: "HTTP/".utf8),
+              case let major = v[versionStart + 5], case let dot = v[versionStart + 6], case let minor = v[versionStart + 7],
+              dot == UInt8(ascii: "."),
+              (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(major), (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(minor)
+        else {
+            throw HTTPParseError(Self.bad, "The request line must end with HTTP/1.1 or HTTP/1.0 and CRLF.")
+        }
+        guard major == UInt8(ascii: "1") else {
+            throw HTTPParseError(.versionNotSupported, "Only HTTP/1.0 and HTTP/1.1 are served here.")
+        }
+        // RFC 9110 §6.2: a higher 1.x minor version is answered as 1.1.
+        minorVersion = minor == UInt8(ascii: "0") ? 0 : 1
+    }
+
+    private func string(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    /// The head is complete: check framing and host, then decide how the body is read.
+    private mutating func buildRequest(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) {
+        let methodText = string(bytes, headStart..<methodEnd)
+        guard let method = HTTPMethod(rawValue: methodText) else {
+            throw HTTPParseError(.notImplemented, "The method \(methodText) is not recognised.")
+        }
+        var target = string(bytes, targetStart..<(versionStart - 1))
+        var headers = HTTPHeaders()
+        for field in fields {
+            headers.add(string(bytes, field.name), string(bytes, field.value))
+        }
+
+        // RFC 9112 §3.2: exactly one Host in HTTP/1.1, never more than one.
+        let hosts = headers.values("host")
+        if hosts.count > 1 { throw HTTPParseError(Self.bad, "More than one Host header field.") }
+        if minorVersion == 1 && hosts.isEmpty { throw HTTPParseError(Self.bad, "An HTTP/1.1 request must have a Host header field.") }
+        if let host = hosts.first, !HTTPRequestParser.isValidHost(host) {
+            throw HTTPParseError(Self.bad, "The Host header field is not a valid host[:port].")
+        }
+        target = try HTTPRequestParser.originForm(of: target, method: method)
+
+        var request = HTTPRequest(method: method, target: target, minorVersion: minorVersion, headers: headers)
+
+        let codings = headers.tokens("transfer-encoding")
+        let lengths = headers.values("content-length")
+        if headers.contains("transfer-encoding") {
+            // RFC 9112 §6.1 and §6.3: these are the framings that let requests be smuggled.
+            if minorVersion == 0 { throw HTTPParseError(Self.bad, "Transfer-Encoding is not allowed in an HTTP/1.0 request.") }
+            if !lengths.isEmpty { throw HTTPParseError(Self.bad, "A request must not have both Content-Length and Transfer-Encoding.") }
+            guard codings.last == "chunked" else {
+                throw HTTPParseError(Self.bad, "The final transfer coding must be chunked.")
+            }
+            guard codings.count == 1 else {
+                if codings.dropLast().contains("chunked") { throw HTTPParseError(Self.bad, "chunked may be applied only once.") }
+                throw HTTPParseError(.notImplemented, "Only the chunked transfer coding is supported.")
+            }
+            state = .chunkSize
+        } else if !lengths.isEmpty {
+            var length: Int?
+            for member in lengths.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
+                let text = member.trimmingOWS()
+                guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                    throw HTTPParseError(Self.bad, "Content-Length must be a decimal number.")
+                }
+                // More than 18 digits cannot fit; it is over any limit anyway.
+                let value = text.utf8.count > 18 ? Int.max : Int(text)!
+                if let previous = length, previous != value {
+                    throw HTTPParseError(Self.bad, "Content-Length values differ.")
+                }
+                length = value
+            }
+            bodyRemaining = length ?? 0
+            guard bodyRemaining <= limits.maxBodyBytes else {
+                throw HTTPParseError(.contentTooLarge, "The request body is larger than the limit of \(limits.maxBodyBytes) bytes.")
+            }
+            request.body.reserveCapacity(bodyRemaining)
+            state = .body
+        } else {
+            state = .body
+            bodyRemaining = 0
+        }
+
+        if let expect = headers["expect"] {
+            guard expect.trimmingOWS().lowercased() == "100-continue" else {
+                throw HTTPParseError(.expectationFailed, "Only the 100-continue expectation is supported.")
+            }
+            // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
+            awaitingContinue = minorVersion == 1 && (state != .body || bodyRemaining > 0)
+        }
+        self.request = request
+    }
+
+    static func isValidHost(_ host: String) -> Bool {
+        // uri-host [ ":" port ]: reg-name / IPv4 / IP-literal characters, no userinfo, no path.
+        host.utf8.allSatisfy { b in
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                return true
+            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: ":"),
+                UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+                UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
+                UInt8(ascii: "="):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+
+    /// Reduces absolute-form (`http://host/path`) to origin-form; refuses the
+    /// forms an origin server does not serve (authority-form, `*` but for OPTIONS).
+    static func originForm(of target: String, method: HTTPMethod) throws(HTTPParseError) -> String {
+        if target.hasPrefix("/") { return target }
+        if target == "*" && method == .OPTIONS { return target }
+        let lower = target.lowercased()
+        for scheme in ["http://", "https://"] where lower.hasPrefix(scheme) {
+            let rest = target.dropFirst(scheme.count)
+            guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+            let path = String(rest[slash...])
+            return path.hasPrefix("?") ? "/" + path : path
+        }
+        throw HTTPParseError(Self.bad, "The request target must be an absolute path such as /healthz.")
+    }
+
+    // MARK: - The body
+
+    private mutating func parseBody(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) -> (Int, HTTPRequest?) {
+        let cr: UInt8 = 0x0D, lf: UInt8 = 0x0A, sp: UInt8 = 0x20, ht: UInt8 = 0x09
+        var i = 0
+        if !bytes.isEmpty { awaitingContinue = false }
+        while true {
+            if state == .body {
+                let n = min(bodyRemaining, bytes.count - i)
+                request!.body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<(i + n)]))
+                i += n
+                bodyRemaining -= n
+                return (i, bodyRemaining == 0 ? finish() : nil)
+            }
+            if state == .chunkData {
+                let n = min(chunkRemaining, bytes.count - i)
+                request!.body.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<(i + n)]))
+                i += n
+                chunkRemaining -= n
+                if chunkRemaining > 0 { return (i, nil) }
+                state = .chunkDataCR
+                continue
+            }
+            guard i < bytes.count else { return (i, nil) }
+            let b = bytes[i]
+            i += 1
+            chunkLineBytes += 1
+            if chunkLineBytes > 4096 && (state == .chunkSize || state == .chunkSizeBWS || state == .chunkExtension) {
+                throw HTTPParseError(Self.bad, "A chunk-size line is longer than 4096 bytes.")
+            }
+            switch state {
+            case .chunkSize:
+                if let digit = PercentDecoding.hexValue(b) {
+                    chunkSizeDigits += 1
+                    // Overflow guard: 8 hex digits already exceed any sane body limit.
+                    guard chunkSizeDigits <= 8 else {
+                        throw HTTPParseError(.contentTooLarge, "A chunk is larger than the limit of \(limits.maxBodyBytes) bytes.")
+                    }
+                    chunkRemaining = chunkRemaining << 4 | Int(digit)
+                } else if chunkSizeDigits == 0 {
+                    throw HTTPParseError(Self.bad, "A chunk must start with its size in hex.")
+                } else if b == cr {
+                    state = .chunkSizeLF
+                } else if b == UInt8(ascii: ";") {
+                    state = .chunkExtension
+                } else if b == sp || b == ht {
+                    state = .chunkSizeBWS
+                } else {
+                    throw HTTPParseError(Self.bad, "The chunk size is not a hex number.")
+                }
+                if request!.body.count + chunkRemaining > limits.maxBodyBytes {
+                    throw HTTPParseError(.contentTooLarge, "The request body is larger than the limit of \(limits.maxBodyBytes) bytes.")
+                }
+            case .chunkSizeBWS:
+                if b == UInt8(ascii: ";") {
+                    state = .chunkExtension
+                } else if b != sp && b != ht {
+                    throw HTTPParseError(Self.bad, "Only a chunk extension may follow whitespace after a chunk size.")
+                }
+            case .chunkExtension:
+                // Extensions are read and ignored; only their characters are checked.
+                if b == cr {
+                    state = .chunkSizeLF
+                } else if !HTTPRequestParser.isValueChar(b) {
+                    throw HTTPParseError(Self.bad, "A chunk extension contains a control character.")
+                }
+            case .chunkSizeLF:
+                guard b == lf else { throw HTTPParseError(Self.bad, "A CR must be followed by LF.") }
+                chunkLineBytes = 0
+                chunkSizeDigits = 0
+                state = chunkRemaining == 0 ? .trailerStart : .chunkData
+            case .chunkDataCR:
+                guard b == cr else { throw HTTPParseError(Self.bad, "Chunk data must be followed by CRLF.") }
+                state = .chunkDataLF
+            case .chunkDataLF:
+                guard b == lf else { throw HTTPParseError(Self.bad, "Chunk data must be followed by CRLF.") }
+                chunkLineBytes = 0
+                state = .chunkSize
+            case .trailerStart:
+                if b == cr {
+                    state = .trailerEndLF
+                } else if HTTPRequestParser.isTokenChar(b) {
+                    trailerCount += 1
+                    guard trailerCount <= limits.maxHeaderCount else {
+                        throw HTTPParseError(.headersTooLarge, "More than \(limits.maxHeaderCount) trailer fields.")
+                    }
+                    state = .trailerField
+                } else {
+                    throw HTTPParseError(Self.bad, "A trailer field is malformed.")
+                }
+            case .trailerField:
+                // Trailers are accepted and dropped; the name must still end in a colon
+                // before any whitespace, and the value be free of control characters.
+                if b == cr {
+                    state = .trailerFieldLF
+                } else if !HTTPRequestParser.isValueChar(b) {
+                    throw HTTPParseError(Self.bad, "A trailer field contains a control character.")
+                }
+            case .trailerFieldLF:
+                guard b == lf else { throw HTTPParseError(Self.bad, "A bare CR in a trailer field is not allowed.") }
+                state = .trailerStart
+            case .trailerEndLF:
+                guard b == lf else { throw HTTPParseError(Self.bad, "A CR must be followed by LF.") }
+                return (i, finish())
+            default:
+                fatalError("body parser in head state \(state)")
+            }
+            if state == .trailerField || state == .trailerStart {
+                trailerBytes += 1
+                guard trailerBytes <= limits.maxHeaderBytes else {
+                    throw HTTPParseError(.headersTooLarge, "The trailer section is larger than \(limits.maxHeaderBytes) bytes.")
+                }
+            }
+        }
+    }
+}
+

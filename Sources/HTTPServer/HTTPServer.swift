@@ -1,0 +1,222 @@
+import CLinux
+import Glibc
+import Synchronization
+
+/// An HTTP/1.1 server on POSIX sockets: event loops for I/O, a worker pool for
+/// handlers that block, and a control thread (the caller of `run`) that
+/// reacts to SIGTERM/SIGINT or `shutdown()` by draining gracefully.
+public final class HTTPServer: @unchecked Sendable {
+    public enum LogLevel: String, Sendable { case debug, info, warning, error }
+
+    public let configuration: Configuration
+    public let router: Router
+    let pool: WorkerPool
+    /// Called on an event loop after each response is queued; keep it cheap.
+    public let onResponse: (@Sendable (Exchange) -> Void)?
+    public let logger: @Sendable (LogLevel, String) -> Void
+
+    private let listenFD: Int32
+    /// The port actually bound (useful with port 0).
+    public let port: Int
+    private var loops: [EventLoop] = []
+    private var threads: [pthread_t] = []
+    private let controlFD: Int32
+
+    private let openConnections = Atomic<Int>(0)
+    private let inFlight = Atomic<Int>(0)
+    private let draining = Atomic<Bool>(false)
+    private let loopsFinished = Atomic<Bool>(false)
+    private let loopsStillAccepting: Atomic<Int>
+
+    public init(
+        configuration: Configuration, router: Router, workerHooks: WorkerPool.ThreadHooks = WorkerPool.ThreadHooks(),
+        onResponse: (@Sendable (Exchange) -> Void)? = nil,
+        logger: @escaping @Sendable (LogLevel, String) -> Void = HTTPServer.standardErrorLogger
+    ) throws(SystemCallError) {
+        self.configuration = configuration
+        self.router = router
+        self.onResponse = onResponse
+        self.logger = logger
+        // A peer that goes away mid-write must cost an EPIPE, not the process.
+        signal(SIGPIPE, SIG_IGN)
+        SystemCall.raiseFileLimit()
+        (listenFD, port) = try SystemCall.listen(host: configuration.host, port: configuration.port)
+        controlFD = try SystemCall.check("eventfd") { eventfd(0, Int32(EFD_CLOEXEC)) }
+        loopsStillAccepting = Atomic(configuration.eventLoops)
+        pool = WorkerPool(threads: configuration.workerThreads, queueCapacity: configuration.workerQueueCapacity, hooks: workerHooks)
+        for index in 0..<configuration.eventLoops {
+            loops.append(try EventLoop(server: self, index: index, listenFD: listenFD))
+        }
+    }
+
+    deinit { Glibc.close(controlFD) }
+
+    // MARK: - State others read
+
+    /// True from the shutdown signal on: readiness should fail, responses close their connections.
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+    var isStopping: Bool { isDraining }
+    public var connectionsOpen: Int { openConnections.load(ordering: .relaxed) }
+    public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
+    public var workerLoad: (queued: Int, running: Int) { pool.load }
+
+    // MARK: - Running
+
+    /// Starts the loops and blocks until the server has shut down: after a
+    /// signal (see `handleSignals`) or `shutdown()`, it drains as configured
+    /// and returns once every connection is closed or the timeout has passed.
+    public func run() {
+        for loop in loops {
+            threads.append(startThread(name: "event-loop-\(loop.index)") { loop.run() })
+        }
+        waitForControl(timeout: nil)
+        draining.store(true, ordering: .relaxed)
+        let deadline = SystemCall.monotonicSeconds() + configuration.shutdownTimeout
+        logger(.info, "shutting down: draining for \(configuration.shutdownDelay) s, then finishing in-flight requests (at most \(configuration.shutdownTimeout) s in all)")
+        var forced = false
+        if configuration.shutdownDelay > 0 {
+            // A second signal during the delay means "stop now".
+            forced = waitForControl(timeout: min(configuration.shutdownDelay, configuration.shutdownTimeout))
+        }
+        for loop in loops { loop.requestStopAccepting() }
+        if forced {
+            for loop in loops { loop.requestForceClose() }
+        } else {
+            let watchdog = startThread(name: "shutdown-timer") { [self] in
+                // Wake at the deadline (or on a second signal) and cut what is left.
+                let remaining = deadline - SystemCall.monotonicSeconds()
+                if remaining > 0 { _ = waitForControl(timeout: remaining) }
+                if !loopsFinished.load(ordering: .acquiring) {
+                    logger(.warning, "shutdown deadline reached with \(connectionsOpen) connections open; closing them")
+                    for loop in loops { loop.requestForceClose() }
+                }
+            }
+            for thread in threads { pthread_join(thread, nil) }
+            loopsFinished.store(true, ordering: .releasing)
+            var one: UInt64 = 1
+            _ = Glibc.write(controlFD, &one, 8)
+            pthread_join(watchdog, nil)
+            threads.removeAll()
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        pool.shutdown()
+        logger(.info, "stopped")
+    }
+
+    /// Begins a graceful shutdown, as SIGTERM would.
+    public func shutdown() {
+        var one: UInt64 = 1
+        _ = Glibc.write(controlFD, &one, 8)
+    }
+
+    /// Makes SIGTERM and SIGINT begin this server's graceful shutdown.
+    public func handleSignals() {
+        SignalRelay.target.store(controlFD, ordering: .releasing)
+        // Only async-signal-safe work in the handler: one write(2) to an eventfd.
+        let handler: @convention(c) (Int32) -> Void = { _ in
+            let fd = SignalRelay.target.load(ordering: .acquiring)
+            var one: UInt64 = 1
+            if fd >= 0 { _ = Glibc.write(fd, &one, 8) }
+        }
+        clinux_install_signal_handler(SIGTERM, handler)
+        clinux_install_signal_handler(SIGINT, handler)
+    }
+
+    /// Waits for a shutdown request; true if one arrived before the timeout.
+    @discardableResult
+    private func waitForControl(timeout: Double?) -> Bool {
+        var pfd = pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)
+        let start = SystemCall.monotonicSeconds()
+        while true {
+            var ms: Int32 = -1
+            if let timeout {
+                let left = timeout - (SystemCall.monotonicSeconds() - start)
+                if left <= 0 { return false }
+                ms = Int32(min(left * 1000 + 1, 1_000_000))
+            }
+            let rc = poll(&pfd, 1, ms)
+            if rc > 0 {
+                var value: UInt64 = 0
+                _ = Glibc.read(controlFD, &value, 8)
+                return true
+            }
+            if rc == 0 { return false }
+            if errno != EINTR { return false }
+        }
+    }
+
+    // MARK: - Book-keeping from the loops
+
+    func connectionOpened() -> Bool {
+        let count = openConnections.wrappingAdd(1, ordering: .relaxed).newValue
+        if count > configuration.maxConnections {
+            openConnections.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func connectionClosed() { openConnections.wrappingSubtract(1, ordering: .relaxed) }
+    func inFlightStarted() { inFlight.wrappingAdd(1, ordering: .relaxed) }
+    func inFlightEnded() { inFlight.wrappingSubtract(1, ordering: .relaxed) }
+
+    func loopStoppedAccepting() {
+        if loopsStillAccepting.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            // The last loop is off the listener: closing it makes new connections fail fast.
+            Glibc.close(listenFD)
+        }
+    }
+
+    func log(_ level: LogLevel, _ message: String) { logger(level, message) }
+
+    func finished(
+        method: String, route: String, target: String, status: Int, bodyBytes: Int, started: Double, now: Double,
+        remoteAddress: String, requestID: String
+    ) {
+        guard let onResponse else { return }
+        onResponse(Exchange(
+            method: method, route: route, target: target, status: status, bodyBytes: bodyBytes,
+            durationSeconds: max(0, SystemCall.monotonicSeconds() - started), remoteAddress: remoteAddress, requestID: requestID))
+    }
+
+    /// Runs a handler, turning what it throws into a problem document.
+    static func run(_ handler: Handler, _ request: HTTPRequest) -> HTTPResponse {
+        do {
+            return try handler(request)
+        } catch let error as HTTPError {
+            return error.response
+        } catch {
+            return HTTPError(.internalServerError, "The server failed to handle this request; the request id is in the X-Request-Id header.").response
+        }
+    }
+
+    /// HTTP/1.1 keeps the connection unless told `close`; HTTP/1.0 closes unless told `keep-alive`.
+    static func wantsKeepAlive(_ request: HTTPRequest) -> Bool {
+        let tokens = request.headers.tokens("connection")
+        return request.minorVersion == 1 ? !tokens.contains("close") : tokens.contains("keep-alive")
+    }
+
+    /// The client's request id when it is 1–128 letters, digits or `-._:`.
+    static func saneRequestID(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= 128 else { return nil }
+        let ok = value.utf8.allSatisfy { b in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+                || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: ":")
+        }
+        return ok ? value : nil
+    }
+}
+
+/// Where the signal handler writes: a C signal handler cannot capture context.
+enum SignalRelay {
+    static let target = Atomic<Int32>(-1)
+}
+
+extension HTTPServer {
+    /// Plain lines on stderr; the executable passes its own structured logger.
+    public static let standardErrorLogger: @Sendable (LogLevel, String) -> Void = { level, message in
+        var line = "[\(level.rawValue)] \(message)\n"
+        line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}

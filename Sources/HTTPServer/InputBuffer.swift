@@ -1,0 +1,60 @@
+import CLinux
+import Glibc
+
+/// Bytes read from a socket and not yet consumed. read(2) writes straight into
+/// its free tail; consumed bytes are dropped by moving the start, and the
+/// storage is compacted or grown only when the tail runs short.
+final class InputBuffer {
+    private var storage: UnsafeMutablePointer<UInt8>
+    private(set) var capacity: Int
+    private var start = 0
+    private var end = 0
+
+    init(capacity: Int = 4096) {
+        self.capacity = capacity
+        storage = .allocate(capacity: capacity)
+    }
+
+    deinit { storage.deallocate() }
+
+    var count: Int { end - start }
+    var isEmpty: Bool { start == end }
+
+    var unconsumed: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: storage + start, count: end - start) }
+
+    func consume(_ n: Int) {
+        start += n
+        if start == end { start = 0; end = 0 }
+    }
+
+    /// Reads once from `fd` into free space, making at least `minimumFree` bytes room first.
+    /// Returns what read(2) returned.
+    func read(from fd: Int32, minimumFree: Int = 4096) -> Int {
+        if capacity - end < minimumFree {
+            if start > 0 {
+                memmove(storage, storage + start, end - start)
+                end -= start
+                start = 0
+            }
+            if capacity - end < minimumFree {
+                let newCapacity = max(capacity * 2, end + minimumFree)
+                let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+                bigger.update(from: storage, count: end)
+                storage.deallocate()
+                storage = bigger
+                capacity = newCapacity
+            }
+        }
+        let n = Glibc.read(fd, storage + end, capacity - end)
+        if n > 0 { end += n }
+        return n
+    }
+
+    /// Gives back a large buffer once it is empty, so idle connections stay small.
+    func shrinkIfIdle() {
+        guard isEmpty, capacity > 64 * 1024 else { return }
+        storage.deallocate()
+        capacity = 4096
+        storage = .allocate(capacity: capacity)
+    }
+}

@@ -1,0 +1,84 @@
+/// How a route's handler may run.
+public enum HandlerKind: Sendable {
+    /// Cheap and never blocks (health, metrics): runs on the event loop.
+    case inline
+    /// May block (database calls): runs on the worker pool.
+    case blocking
+}
+
+public typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
+
+/// Method + path routing over a trie of path segments. `{name}` matches one
+/// segment and hands it to the handler percent-decoded. A GET route answers
+/// HEAD too; a path with no such method gets 405 with `Allow`.
+public struct Router: Sendable {
+    public struct Route: Sendable {
+        public let pattern: String
+        public let kind: HandlerKind
+        public let handler: Handler
+    }
+
+    private final class Node: @unchecked Sendable {
+        var literal: [String: Node] = [:]
+        var parameter: (name: String, node: Node)?
+        var routes: [HTTPMethod: Route] = [:]
+    }
+
+    public enum Match: Sendable {
+        case found(Route, parameters: [String: String])
+        case methodNotAllowed(allow: [String])
+        case notFound
+    }
+
+    // Built once before the server starts, read-only afterwards.
+    private let root = Node()
+
+    public init() {}
+
+    public func add(_ method: HTTPMethod, _ pattern: String, _ kind: HandlerKind = .blocking, _ handler: @escaping Handler) {
+        var node = root
+        for segment in pattern.split(separator: "/") {
+            if segment.hasPrefix("{") && segment.hasSuffix("}") {
+                let name = String(segment.dropFirst().dropLast())
+                if node.parameter == nil { node.parameter = (name, Node()) }
+                precondition(node.parameter!.name == name, "routes \(pattern) disagree on a parameter's name")
+                node = node.parameter!.node
+            } else {
+                let key = String(segment)
+                if node.literal[key] == nil { node.literal[key] = Node() }
+                node = node.literal[key]!
+            }
+        }
+        precondition(node.routes[method] == nil, "\(method) \(pattern) is routed twice")
+        node.routes[method] = Route(pattern: pattern, kind: kind, handler: handler)
+    }
+
+    public func get(_ pattern: String, _ kind: HandlerKind = .blocking, _ handler: @escaping Handler) {
+        add(.GET, pattern, kind, handler)
+    }
+
+    /// Finds the route for a raw (percent-encoded) path. Nil when a segment's
+    /// percent-encoding is malformed.
+    public func match(_ method: HTTPMethod, path: String) -> Match? {
+        var node = root
+        var parameters: [String: String] = [:]
+        for raw in path.split(separator: "/") {
+            if let next = node.literal[String(raw)] {
+                node = next
+            } else if let (name, next) = node.parameter {
+                guard let value = PercentDecoding.decode(raw, plusAsSpace: false) else { return nil }
+                parameters[name] = value
+                node = next
+            } else {
+                return .notFound
+            }
+        }
+        if node.routes.isEmpty { return .notFound }
+        if let route = node.routes[method] ?? (method == .HEAD ? node.routes[.GET] : nil) {
+            return .found(route, parameters: parameters)
+        }
+        var allow = Set(node.routes.keys.map(\.rawValue))
+        if allow.contains("GET") { allow.insert("HEAD") }
+        return .methodNotAllowed(allow: allow.sorted())
+    }
+}

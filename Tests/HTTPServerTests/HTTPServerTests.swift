@@ -1,0 +1,291 @@
+import Foundation
+import Glibc
+import XCTest
+@testable import HTTPServer
+
+/// The server over real loopback sockets.
+final class HTTPServerTests: XCTestCase {
+    func testHealthAndCommonHeaders() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc-123\r\n\r\n")
+        let response = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.text, #"{"status":"ok"}"#)
+        XCTAssertEqual(response.headers["content-length"], "15")
+        XCTAssertEqual(response.headers["x-request-id"], "abc-123")
+        XCTAssertNotNil(response.headers["date"])
+        XCTAssertTrue(response.headers["date"]!.hasSuffix(" GMT"))
+    }
+
+    func testInsaneRequestIdIsReplaced() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: has spaces\r\n\r\n")
+        let id = try XCTUnwrap(client.readResponse()?.headers["x-request-id"])
+        XCTAssertNotEqual(id, "has spaces")
+        XCTAssertFalse(id.isEmpty)
+    }
+
+    func testThreePipelinedRequestsInOneWrite() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send(
+            "GET /items/1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntwo"
+                + "GET /items/3 HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.text, #"{"id":"1"}"#)
+        XCTAssertEqual(client.readResponse()?.text, "two")
+        XCTAssertEqual(client.readResponse()?.text, #"{"id":"3"}"#)
+    }
+
+    func testRequestInOneByteWrites() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        var on: Int32 = 1
+        setsockopt(client.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        for byte in "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbyte\r\n0\r\n\r\n".utf8 {
+            client.send([byte])
+            usleep(200)
+        }
+        let response = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.text, "byte")
+    }
+
+    func testNotFoundAndMethodNotAllowedAreProblemDocuments() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("GET /nope HTTP/1.1\r\nHost: t\r\n\r\nDELETE /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        let notFound = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(notFound.status, 404)
+        XCTAssertEqual(notFound.headers["content-type"], "application/problem+json")
+        let json = try JSONSerialization.jsonObject(with: Data(notFound.body)) as! [String: Any]
+        XCTAssertEqual(json["status"] as? Int, 404)
+        let notAllowed = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(notAllowed.status, 405)
+        XCTAssertEqual(notAllowed.headers["allow"], "GET, HEAD")
+    }
+
+    func testHeadHasLengthButNoBody() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        // If HEAD carried a body, the second response would be misread from its bytes.
+        client.send("HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: buffer, as: UTF8.self).contains(#"{"id":"2"}"#) {
+            let n = recv(client.fd, &chunk, chunk.count, 0)
+            guard n > 0 else { return XCTFail("connection ended early") }
+            buffer += chunk[0..<n]
+        }
+        let text = String(decoding: buffer, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        XCTAssertTrue(text.contains("Content-Length: 15\r\n"))
+        XCTAssertFalse(text.contains(#"{"status":"ok"}"#))
+    }
+
+    func testHTTP10ClosesUnlessKeepAliveAsked() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let closing = try TestClient(port: server.port)
+        closing.send("GET /healthz HTTP/1.0\r\n\r\n")
+        XCTAssertEqual(closing.readResponse()?.headers["connection"], "close")
+        XCTAssertTrue(closing.readEOF())
+
+        let keeping = try TestClient(port: server.port)
+        keeping.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        XCTAssertEqual(keeping.readResponse()?.headers["connection"], "keep-alive")
+        keeping.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        XCTAssertEqual(keeping.readResponse()?.status, 200)
+    }
+
+    func testConnectionCloseIsHonoured() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.headers["connection"], "close")
+        XCTAssertTrue(client.readEOF())
+    }
+
+    func testMalformedRequestGets400AndClose() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n")
+        let response = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(response.status, 400)
+        XCTAssertEqual(response.headers["content-type"], "application/problem+json")
+        XCTAssertEqual(response.headers["connection"], "close")
+        XCTAssertTrue(client.readEOF())
+    }
+
+    func testExpectContinueWithCurlIsPrompt() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        let body = String(repeating: "x", count: 2000)
+        // curl sends Expect: 100-continue for bodies over 1 KiB (with -H to be sure) and waits 1 s without a 100.
+        process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect: 100-continue", "--data-binary", body,
+                             "http://127.0.0.1:\(server.port)/echo"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        let start = Date()
+        try process.run()
+        process.waitUntilExit()
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertEqual(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "200")
+        XCTAssertLessThan(elapsed, 0.9, "curl waited for a 100 Continue that never came")
+    }
+
+    func testExpectContinueSeenOnTheWire() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 100)
+        client.send("body")
+        XCTAssertEqual(client.readResponse()?.text, "body")
+    }
+
+    func testOversizeBodyIsRefusedWithoutBeingRead() throws {
+        let server = try TestServer { $0.limits.maxBodyBytes = 1024 }
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        // Announce 100 MB and send none of it: the 413 must come anyway, at once.
+        client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n")
+        let start = Date()
+        let response = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(response.status, 413)
+        XCTAssertEqual(response.headers["connection"], "close")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1)
+
+        let continuing = try TestClient(port: server.port)
+        continuing.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2048\r\n\r\n")
+        XCTAssertEqual(continuing.readResponse()?.status, 413, "a refused body must get 413, never 100 Continue")
+    }
+
+    func testSlowlorisIsCutAtTheHeaderDeadlineWhileOthersAreServed() throws {
+        let server = try TestServer { $0.headerTimeout = 1 }
+        defer { server.stop() }
+        let slow = try TestClient(port: server.port)
+        let start = Date()
+        slow.send("GET /healthz HTTP/1.1\r\n")
+        var cut: TestResponse?
+        let dripper = Thread {
+            for _ in 0..<40 {
+                slow.send("X-Drip: 1\r\n")
+                usleep(100_000)
+            }
+        }
+        dripper.start()
+        // Meanwhile another client is served promptly.
+        let fast = try TestClient(port: server.port)
+        let fastStart = Date()
+        fast.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(fast.readResponse()?.status, 200)
+        XCTAssertLessThan(Date().timeIntervalSince(fastStart), 0.5)
+        cut = slow.readResponse()
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertEqual(cut?.status, 408)
+        XCTAssertEqual(cut?.headers["connection"], "close")
+        XCTAssertGreaterThanOrEqual(elapsed, 0.9)
+        XCTAssertLessThan(elapsed, 3.5)
+    }
+
+    func testIdleConnectionWithoutRequestIsCut() throws {
+        let server = try TestServer { $0.headerTimeout = 1 }
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        XCTAssertEqual(client.readResponse()?.status, 408)
+    }
+
+    func testKeepAliveIdleTimeoutClosesQuietly() throws {
+        let server = try TestServer { $0.idleTimeout = 1 }
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 200)
+        let start = Date()
+        XCTAssertTrue(client.readEOF())
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3.5)
+    }
+
+    func testThousandConcurrentKeepAliveConnections() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        var clients: [TestClient] = []
+        for _ in 0..<1000 { clients.append(try TestClient(port: server.port, timeout: 10)) }
+        for round in 0..<2 {
+            for client in clients { client.send("GET /items/\(round) HTTP/1.1\r\nHost: t\r\n\r\n") }
+            for client in clients { XCTAssertEqual(client.readResponse()?.text, #"{"id":"\#(round)"}"#) }
+        }
+        XCTAssertEqual(server.server.connectionsOpen, 1000)
+    }
+
+    func testConnectionsBeyondTheMaximumAreClosedAtOnce() throws {
+        let server = try TestServer { $0.maxConnections = 2 }
+        defer { server.stop() }
+        let a = try TestClient(port: server.port)
+        let b = try TestClient(port: server.port)
+        a.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        b.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(a.readResponse()?.status, 200)
+        XCTAssertEqual(b.readResponse()?.status, 200)
+        let c = try TestClient(port: server.port, timeout: 2)
+        XCTAssertTrue(c.readEOF())
+        a.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(a.readResponse()?.status, 200, "existing connections keep being served")
+    }
+
+    func testFullWorkerQueueAnswers503() throws {
+        let server = try TestServer {
+            $0.workerThreads = 1
+            $0.workerQueueCapacity = 1
+        }
+        defer { server.stop() }
+        // One running, one queued, the third refused.
+        let clients = try (0..<3).map { _ in try TestClient(port: server.port) }
+        for client in clients {
+            client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            usleep(50_000)
+        }
+        let statuses = clients.map { $0.readResponse() }
+        XCTAssertEqual(statuses.map { $0?.status }, [200, 200, 503])
+        XCTAssertEqual(statuses[2]?.headers["retry-after"], "1")
+    }
+
+    func testSigtermDrainsAnInFlightRequestThenStops() throws {
+        let server = try TestServer()
+        server.server.handleSignals()
+        let client = try TestClient(port: server.port)
+        client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        usleep(200_000)
+        kill(getpid(), SIGTERM)
+        let response = try XCTUnwrap(client.readResponse(), "the in-flight request was dropped")
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.text, #"{"slow":"done"}"#)
+        XCTAssertEqual(response.headers["connection"], "close")
+        server.join()
+        XCTAssertThrowsError(try TestClient(port: server.port), "the listener should be closed")
+    }
+
+    func testIdleKeepAliveConnectionsAreClosedOnShutdown() throws {
+        let server = try TestServer()
+        let client = try TestClient(port: server.port)
+        client.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 200)
+        let start = Date()
+        server.stop()
+        XCTAssertTrue(client.readEOF())
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2)
+    }
+}

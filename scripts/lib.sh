@@ -1,0 +1,50 @@
+# Shared helpers for scripts/run and scripts/test. Source it; do not run it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TMP_DIR="$ROOT/tmp"   # ignored by git: databases, venvs, logs, screenshots
+mkdir -p "$TMP_DIR"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ensure_packages PKG...: installs the Debian packages that are missing.
+ensure_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_swift: puts the toolchain on PATH (this image keeps it in /opt/swift).
+ensure_swift() {
+    command -v swift >/dev/null 2>&1 && return 0
+    [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH" && return 0
+    die "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"
+}
+
+# ensure_venv: a Python virtualenv under tmp/ with the test tooling from PyPI.
+ensure_venv() {
+    local venv="$TMP_DIR/venv"
+    local stamp="$venv/.requirements"
+    if [ ! -x "$venv/bin/python" ]; then
+        ensure_packages python3-venv
+        python3 -m venv "$venv"
+    fi
+    if ! cmp -s "$ROOT/Tests/requirements.txt" "$stamp" 2>/dev/null; then
+        say "installing Python test tooling into tmp/venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/Tests/requirements.txt"
+        cp "$ROOT/Tests/requirements.txt" "$stamp"
+    fi
+    export PATH="$venv/bin:$PATH"
+}
+
+# free_port: a TCP port nothing listens on right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
