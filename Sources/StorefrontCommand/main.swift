@@ -1,8 +1,63 @@
+import Glibc
 import HTTPServer
 
-let router = Router()
-router.get("/healthz", .inline) { _ in .json(["status": "ok"]) }
-var configuration = HTTPServer.Configuration()
-let server = try HTTPServer(configuration: configuration, router: router)
-server.handleSignals()
-server.run()
+let version = "0.1.0"
+
+let usage = """
+    storefront \(version): the Storefront API server.
+
+    Usage:
+      storefront [serve]                  serve the API (the default)
+      storefront healthcheck [--url URL]  GET URL (default http://127.0.0.1:$PORT/healthz); exit 0 if 2xx, else 1
+      storefront --version                print the version
+      storefront --help                   print this help
+
+    Settings come from the environment only:
+
+    """
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+let command = arguments.first.map { $0.hasPrefix("-") ? "" : $0 } ?? ""
+if !command.isEmpty { arguments.removeFirst() }
+
+if arguments.contains("--help") || arguments.contains("-h") || command == "help" {
+    print(usage + Settings.helpText)
+    exit(0)
+}
+if arguments.contains("--version") || command == "version" {
+    print("storefront \(version)")
+    exit(0)
+}
+
+let settings: Settings
+do {
+    var environment: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let eq = text.firstIndex(of: "=") { environment[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
+        pointer += 1
+    }
+    settings = try Settings.load(from: environment)
+} catch {
+    printError("storefront: \(error)")
+    exit(2)
+}
+
+switch command {
+case "", "serve":
+    exit(Serve.run(settings))
+case "healthcheck":
+    var url = "http://127.0.0.1:\(settings.port)/healthz"
+    if let i = arguments.firstIndex(of: "--url") {
+        guard i + 1 < arguments.count else {
+            printError("storefront healthcheck: --url needs a value, e.g. --url http://127.0.0.1:8080/readyz")
+            exit(2)
+        }
+        url = arguments[i + 1]
+    }
+    exit(HealthCheck.run(url: url))
+default:
+    printError("storefront: unknown command \"\(command)\"; try storefront --help")
+    exit(2)
+}

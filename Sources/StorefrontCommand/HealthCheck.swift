@@ -1,0 +1,62 @@
+import Glibc
+
+/// `storefront healthcheck`: one GET over a plain socket, for container
+/// HEALTHCHECKs in images that have no curl. Exit 0 on a 2xx, else 1.
+enum HealthCheck {
+    static func run(url: String) -> Int32 {
+        guard url.hasPrefix("http://") else {
+            printError("healthcheck: only http:// URLs are supported, got \(url)")
+            return 2
+        }
+        let rest = url.dropFirst("http://".count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = String(rest[..<slash])
+        let path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        var host = authority
+        var port = "80"
+        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
+            host = String(authority[..<colon])
+            port = String(authority[authority.index(after: colon)...])
+        }
+        host = host.trimmingCharacters(in: "[").trimmingCharacters(in: "]")
+
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, port, &hints, &list) == 0, let info = list else {
+            printError("healthcheck: cannot resolve \(host)")
+            return 1
+        }
+        defer { freeaddrinfo(list) }
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return 1 }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            printError("healthcheck: cannot connect to \(authority): \(String(cString: strerror(errno)))")
+            return 1
+        }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(authority)\r\nConnection: close\r\nUser-Agent: storefront-healthcheck\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return 1 }
+        var head = [UInt8](repeating: 0, count: 64)
+        let n = recv(fd, &head, head.count, 0)
+        guard n >= 12 else {
+            printError("healthcheck: no response from \(url)")
+            return 1
+        }
+        let statusLine = String(decoding: head[0..<n], as: UTF8.self)
+        let code = statusLine.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        guard (200..<300).contains(code) else {
+            printError("healthcheck: \(url) answered \(code)")
+            return 1
+        }
+        return 0
+    }
+}
+
+func printError(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}

@@ -1,0 +1,196 @@
+import Glibc
+
+/// A setting that could not be used: one line that names the variable, the
+/// value and what is allowed.
+struct SettingsError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Every setting, read from the environment (12-factor) and checked before
+/// anything starts. The table below is also what `--help` prints.
+struct Settings {
+    var port = 8080
+    var host = "0.0.0.0"
+    var dbHost = "mysql"
+    var dbPort = 3306
+    var dbUser = "storefront"
+    var dbPassword = ""
+    var dbName = "storefront"
+    var dbPoolSize = 10
+    var dbTLS = "preferred"
+    var adminToken: String?
+    var logLevel = "info"
+    var logFormat = "json"
+    var migrateOnStart = true
+    var shutdownDelaySeconds = 0.0
+    var shutdownTimeoutSeconds = 25.0
+    var maxBodyBytes = 1024 * 1024
+    var corsAllowedOrigins: [String] = []
+    var eventLoops = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+    struct Entry: Sendable {
+        let name: String
+        let defaultText: String
+        let help: String
+        let apply: @Sendable (inout Settings, String) throws -> Void
+    }
+
+    static let entries: [Entry] = [
+        Entry(name: "PORT", defaultText: "8080", help: "TCP port the API listens on") { s, v in s.port = try port("PORT", v) },
+        Entry(name: "HOST", defaultText: "0.0.0.0", help: "address to listen on (:: for IPv6 and IPv4)") { s, v in
+            guard !v.isEmpty else { throw invalid("HOST", v, "an IP address such as 0.0.0.0, 127.0.0.1 or ::") }
+            s.host = v
+        },
+        Entry(name: "DB_HOST", defaultText: "mysql", help: "MySQL server host name or address") { s, v in
+            guard !v.isEmpty else { throw invalid("DB_HOST", v, "a host name or address") }
+            s.dbHost = v
+        },
+        Entry(name: "DB_PORT", defaultText: "3306", help: "MySQL server port") { s, v in s.dbPort = try port("DB_PORT", v) },
+        Entry(name: "DB_USER", defaultText: "storefront", help: "MySQL user") { s, v in s.dbUser = v },
+        Entry(name: "DB_PASSWORD", defaultText: "(empty)", help: "MySQL password (prefer DB_PASSWORD_FILE)") { s, v in s.dbPassword = v },
+        Entry(name: "DB_PASSWORD_FILE", defaultText: "(unset)", help: "file holding the MySQL password, e.g. a mounted secret") { s, v in
+            s.dbPassword = try secretFile("DB_PASSWORD_FILE", v)
+        },
+        Entry(name: "DB_NAME", defaultText: "storefront", help: "MySQL database (schema) name") { s, v in
+            guard !v.isEmpty, v.utf8.count <= 64 else { throw invalid("DB_NAME", v, "a database name of 1-64 characters") }
+            s.dbName = v
+        },
+        Entry(name: "DB_POOL_SIZE", defaultText: "10", help: "database connections, which is also the number of worker threads") { s, v in
+            s.dbPoolSize = try integer("DB_POOL_SIZE", v, 1...500)
+        },
+        Entry(name: "DB_TLS", defaultText: "preferred", help: "TLS to MySQL: disabled, preferred, required, verify-ca, verify-identity") { s, v in
+            let allowed = ["disabled", "preferred", "required", "verify-ca", "verify-identity"]
+            guard allowed.contains(v) else { throw invalid("DB_TLS", v, allowed.joined(separator: ", ")) }
+            s.dbTLS = v
+        },
+        Entry(name: "ADMIN_TOKEN", defaultText: "(unset: admin calls answer 401)", help: "bearer token for admin calls (prefer ADMIN_TOKEN_FILE)") { s, v in
+            guard v.utf8.count >= 16 else { throw SettingsError(description: "ADMIN_TOKEN is too short: use at least 16 characters (e.g. openssl rand -hex 32)") }
+            s.adminToken = v
+        },
+        Entry(name: "ADMIN_TOKEN_FILE", defaultText: "(unset)", help: "file holding the admin bearer token") { s, v in
+            let token = try secretFile("ADMIN_TOKEN_FILE", v)
+            guard token.utf8.count >= 16 else { throw SettingsError(description: "ADMIN_TOKEN_FILE=\(v) holds a token shorter than 16 characters") }
+            s.adminToken = token
+        },
+        Entry(name: "LOG_LEVEL", defaultText: "info", help: "debug, info, warning or error") { s, v in
+            let allowed = ["debug", "info", "warning", "error"]
+            guard allowed.contains(v) else { throw invalid("LOG_LEVEL", v, allowed.joined(separator: ", ")) }
+            s.logLevel = v
+        },
+        Entry(name: "LOG_FORMAT", defaultText: "json", help: "json (one object per line) or text (for a terminal)") { s, v in
+            guard v == "json" || v == "text" else { throw invalid("LOG_FORMAT", v, "json or text") }
+            s.logFormat = v
+        },
+        Entry(name: "MIGRATE_ON_START", defaultText: "true", help: "apply database migrations when serve starts") { s, v in
+            s.migrateOnStart = try boolean("MIGRATE_ON_START", v)
+        },
+        Entry(name: "SHUTDOWN_DELAY_SECONDS", defaultText: "0", help: "after SIGTERM, keep accepting this long (readiness already fails)") { s, v in
+            s.shutdownDelaySeconds = try seconds("SHUTDOWN_DELAY_SECONDS", v)
+        },
+        Entry(name: "SHUTDOWN_TIMEOUT_SECONDS", defaultText: "25", help: "after SIGTERM, exit within this long whatever is in flight") { s, v in
+            s.shutdownTimeoutSeconds = try seconds("SHUTDOWN_TIMEOUT_SECONDS", v)
+            guard s.shutdownTimeoutSeconds > 0 else { throw invalid("SHUTDOWN_TIMEOUT_SECONDS", v, "a number of seconds above 0") }
+        },
+        Entry(name: "MAX_BODY_BYTES", defaultText: "1048576", help: "largest request body accepted (larger gets 413)") { s, v in
+            s.maxBodyBytes = try integer("MAX_BODY_BYTES", v, 1...(64 * 1024 * 1024))
+        },
+        Entry(name: "CORS_ALLOWED_ORIGINS", defaultText: "(empty: no CORS headers)", help: "comma-separated origins allowed to call the API from a browser") { s, v in
+            let origins = v.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+            for origin in origins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+                throw invalid("CORS_ALLOWED_ORIGINS", v, "origins such as https://shop.example.com, separated by commas")
+            }
+            s.corsAllowedOrigins = origins
+        },
+        Entry(name: "EVENT_LOOPS", defaultText: "number of cores", help: "I/O threads") { s, v in
+            s.eventLoops = try integer("EVENT_LOOPS", v, 1...256)
+        },
+    ]
+
+    /// Reads every setting from `environment`; throws on the first bad one.
+    static func load(from environment: [String: String]) throws -> Settings {
+        var settings = Settings()
+        for entry in entries {
+            guard let value = environment[entry.name] else { continue }
+            try entry.apply(&settings, value)
+        }
+        if environment["DB_PASSWORD"] != nil && environment["DB_PASSWORD_FILE"] != nil {
+            throw SettingsError(description: "DB_PASSWORD and DB_PASSWORD_FILE are both set: set only one")
+        }
+        if environment["ADMIN_TOKEN"] != nil && environment["ADMIN_TOKEN_FILE"] != nil {
+            throw SettingsError(description: "ADMIN_TOKEN and ADMIN_TOKEN_FILE are both set: set only one")
+        }
+        return settings
+    }
+
+    static var helpText: String {
+        let width = entries.map(\.name.count).max()! + 2
+        let lines = entries.map { entry in
+            entry.name.padding(width) + entry.help + " [default: \(entry.defaultText)]"
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    // MARK: - Value parsers
+
+    private static func invalid(_ name: String, _ value: String, _ allowed: String) -> SettingsError {
+        SettingsError(description: "\(name)=\(value.debugDescription) is not valid: expected \(allowed)")
+    }
+
+    private static func integer(_ name: String, _ value: String, _ range: ClosedRange<Int>) throws -> Int {
+        guard let n = Int(value), range.contains(n) else {
+            throw invalid(name, value, "a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    private static func port(_ name: String, _ value: String) throws -> Int {
+        guard let n = Int(value), (1...65535).contains(n) else { throw invalid(name, value, "a TCP port from 1 to 65535") }
+        return n
+    }
+
+    private static func seconds(_ name: String, _ value: String) throws -> Double {
+        guard let n = Double(value), n.isFinite, n >= 0, n <= 3600 else { throw invalid(name, value, "a number of seconds from 0 to 3600") }
+        return n
+    }
+
+    private static func boolean(_ name: String, _ value: String) throws -> Bool {
+        switch value.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw invalid(name, value, "true or false")
+        }
+    }
+
+    /// A secret from a file, without a trailing newline (as `echo` or `kubectl` leave one).
+    private static func secretFile(_ name: String, _ path: String) throws -> String {
+        guard let file = fopen(path, "r") else {
+            throw SettingsError(description: "\(name)=\(path) cannot be read: \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+            guard bytes.count <= 64 * 1024 else { throw SettingsError(description: "\(name)=\(path) is larger than 64 KiB; is it the right file?") }
+        }
+        while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
+
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String { String(self).trimmingCharacters(in: set) }
+}

@@ -1,0 +1,154 @@
+"""The storefront binary's HTTP behaviour, seen from outside over real sockets."""
+import json
+import signal
+import socket
+import subprocess
+import time
+
+import requests
+
+from conftest import BIN, Server
+
+
+def test_healthz(server):
+    r = requests.get(server.url + "/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+    assert r.headers["Content-Type"] == "application/json"
+    assert r.headers["X-Request-Id"]
+    assert r.headers["Date"].endswith("GMT")
+
+
+def test_request_id_is_echoed_when_sane_and_replaced_otherwise(server):
+    assert requests.get(server.url + "/healthz", headers={"X-Request-Id": "trace-1.2:3_x"}).headers["X-Request-Id"] == "trace-1.2:3_x"
+    generated = requests.get(server.url + "/healthz", headers={"X-Request-Id": "x" * 129}).headers["X-Request-Id"]
+    assert generated and generated != "x" * 129
+
+
+def test_unknown_path_and_wrong_method_are_problem_documents(server):
+    r = requests.get(server.url + "/nope")
+    assert r.status_code == 404
+    assert r.headers["Content-Type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == 404 and body["title"] and body["type"]
+    r = requests.post(server.url + "/healthz")
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "GET, HEAD"
+
+
+def test_head_has_no_body(server):
+    r = requests.head(server.url + "/healthz")
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == "15"
+    assert r.content == b""
+
+
+def test_pipelined_requests_in_one_write(server):
+    with server.connect() as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: a\r\n\r\n"
+                  b"GET /nope HTTP/1.1\r\nHost: t\r\nX-Request-Id: b\r\n\r\n"
+                  b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: c\r\n\r\n")
+        answers = [s.read_response() for _ in range(3)]
+        assert [a[0] for a in answers] == [200, 404, 200]
+        assert [a[1]["x-request-id"] for a in answers] == ["a", "b", "c"]
+
+
+def test_request_sent_one_byte_at_a_time(server):
+    with server.connect() as s:
+        s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n":
+            s.sendall(bytes([b]))
+            time.sleep(0.001)
+        status, _, body = s.read_response()
+        assert status == 200 and body == b'{"status":"ok"}'
+
+
+def raw(server, data):
+    with server.connect() as s:
+        s.sendall(data)
+        status, headers, body = s.read_response()
+        return status, headers, json.loads(body) if body else None
+
+
+def test_smuggling_shapes_are_refused_and_closed(server):
+    for data in [
+        b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+        b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost : t\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\n\r\n",
+        b"GET /healthz HTTP/1.1\nHost: t\n\n",
+    ]:
+        status, headers, body = raw(server, data)
+        assert status == 400, data
+        assert headers["connection"] == "close"
+        assert headers["content-type"] == "application/problem+json"
+        assert body["status"] == 400 and body["detail"]
+
+
+def test_size_limits(server):
+    status, _, _ = raw(server, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert status == 414
+    status, _, _ = raw(server, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"v" * 17000 + b"\r\n\r\n")
+    assert status == 431
+    status, _, _ = raw(server, b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n")
+    assert status == 413
+
+
+def test_logs_are_json_lines_without_secrets():
+    s = Server(env={"ADMIN_TOKEN": "super-secret-token-value-123", "DB_PASSWORD": "hunter2-password"})
+    try:
+        requests.get(s.url + "/healthz", headers={"Authorization": "Bearer super-secret-token-value-123"})
+    finally:
+        out, err = s.stop()
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, "no log lines"
+    records = [json.loads(line) for line in lines]
+    assert all({"time", "level", "message"} <= set(r) for r in records)
+    access = [r for r in records if r["message"] == "request"]
+    assert access and access[0]["route"] == "/healthz" and access[0]["status"] == 200 and access[0]["requestId"]
+    for secret in ("super-secret-token-value-123", "hunter2-password"):
+        assert secret not in out and secret not in err
+
+
+def test_sigterm_exits_zero_and_closes_idle_connections():
+    s = Server()
+    with s.connect() as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        conn.read_response()
+        start = time.time()
+        s.process.send_signal(signal.SIGTERM)
+        assert s.process.wait(timeout=10) == 0
+        assert time.time() - start < 5
+        assert conn.closed_by_peer()
+    s.stop()
+
+
+def test_bad_setting_is_one_line_and_exit_2():
+    for env, needle in [({"PORT": "http"}, "PORT"), ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+                        ({"SHUTDOWN_TIMEOUT_SECONDS": "-1"}, "SHUTDOWN_TIMEOUT_SECONDS"),
+                        ({"DB_PASSWORD_FILE": "/nonexistent/secret"}, "DB_PASSWORD_FILE")]:
+        p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2, env
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], p.stderr
+
+
+def test_help_lists_every_setting():
+    p = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0
+    for name in ["PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_NAME", "DB_POOL_SIZE",
+                 "DB_TLS", "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "LOG_LEVEL", "LOG_FORMAT", "MIGRATE_ON_START",
+                 "SHUTDOWN_DELAY_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "MAX_BODY_BYTES", "CORS_ALLOWED_ORIGINS"]:
+        assert name in p.stdout
+    assert subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.startswith("storefront ")
+
+
+def test_healthcheck_command(server):
+    ok = subprocess.run([BIN, "healthcheck", "--url", server.url + "/healthz"], capture_output=True, timeout=10)
+    assert ok.returncode == 0
+    missing = subprocess.run([BIN, "healthcheck", "--url", server.url + "/nope"], capture_output=True, timeout=10)
+    assert missing.returncode == 1
+    down = subprocess.run([BIN, "healthcheck", "--url", "http://127.0.0.1:1/healthz"], capture_output=True, timeout=10)
+    assert down.returncode == 1
