@@ -8,7 +8,8 @@ final class Connection {
     let fd: Int32
     let id: UInt64
     let remoteAddress: String
-    unowned let loop: EventLoop
+    // The loop outlives its connections (it closes them all before it ends).
+    unowned(unsafe) let loop: EventLoop
 
     private let input = InputBuffer()
     private var parser: HTTPRequestParser
@@ -55,9 +56,12 @@ final class Connection {
         let wasIdle = isIdle
         var sawBytes = false
         while !peerClosed && input.count < cap {
+            let free = input.capacity - input.count
             let n = input.read(from: fd)
             if n > 0 {
                 sawBytes = true
+                // A short read drained the socket; edge-triggered epoll reports the next arrival.
+                if n < free { break }
             } else if n == 0 {
                 peerClosed = true
             } else {
@@ -100,14 +104,13 @@ final class Connection {
             }
             input.consume(result.consumed)
             if result.consumed > 0 { lastProgressAt = loop.now }
-            guard var request = result.request else {
+            guard let request = result.request else {
                 if parser.awaitingContinue {
                     output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
                     parser.continueHandled()
                 }
                 break
             }
-            request.remoteAddress = remoteAddress
             dispatch(request)
             if !input.isEmpty { headStartedAt = loop.now }
         }
@@ -134,10 +137,11 @@ final class Connection {
             started: requestStartedAt, now: loop.now, remoteAddress: remoteAddress, requestID: requestID)
     }
 
-    private func dispatch(_ request: HTTPRequest) {
+    private func dispatch(_ request: consuming HTTPRequest) {
         var request = request
+        request.remoteAddress = remoteAddress
         requestStartedAt = loop.now
-        request.requestID = HTTPServer.saneRequestID(request.headers["x-request-id"]) ?? loop.makeRequestID()
+        request.requestID = HTTPServer.saneRequestID(request.headers.first(key: "x-request-id")) ?? loop.makeRequestID()
         let keepAlive = HTTPServer.wantsKeepAlive(request) && !loop.server.isStopping
         let isHead = request.method == .HEAD
 
@@ -200,11 +204,16 @@ final class Connection {
 
     private func write(_ response: HTTPResponse, requestID: String, keepAlive: Bool, isHead: Bool, http10: Bool = false) {
         let status = response.status
-        output.append(contentsOf: "HTTP/1.1 \(status.code) \(status.reason)\r\nDate: ".utf8)
+        output.append(contentsOf: "HTTP/1.1 ".utf8)
+        appendDecimal(status.code)
+        output.append(0x20)
+        output.append(contentsOf: status.reason.utf8)
+        output.append(contentsOf: "\r\nDate: ".utf8)
         output.append(contentsOf: loop.date.value)
         // RFC 9110 §8.6: no Content-Length on 1xx and 204.
         if status.code != 204 && status.code >= 200 {
-            output.append(contentsOf: "\r\nContent-Length: \(response.body.count)".utf8)
+            output.append(contentsOf: "\r\nContent-Length: ".utf8)
+            appendDecimal(response.body.count)
         }
         if !keepAlive {
             output.append(contentsOf: "\r\nConnection: close".utf8)
@@ -213,9 +222,8 @@ final class Connection {
         }
         output.append(contentsOf: "\r\nX-Request-Id: ".utf8)
         output.append(contentsOf: requestID.utf8)
-        for (name, value) in response.headers {
-            let key = name.lowercased()
-            if key == "content-length" || key == "connection" || key == "date" || key == "x-request-id" { continue }
+        response.headers.forEachField { key, name, value in
+            if key == "content-length" || key == "connection" || key == "date" || key == "x-request-id" { return }
             output.append(contentsOf: "\r\n".utf8)
             appendHeaderText(name)
             output.append(contentsOf: ": ".utf8)
@@ -226,9 +234,29 @@ final class Connection {
         if !keepAlive { closeAfterWrite = true }
     }
 
+    private func appendDecimal(_ value: Int) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = value
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[19 - count] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+                count += 1
+            } while n > 0
+            output.append(contentsOf: d[(20 - count)...])
+        }
+    }
+
     /// Copies header text, dropping CR, LF and NUL so that no value can split a header.
     private func appendHeaderText(_ text: String) {
-        for byte in text.utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { output.append(byte) }
+        let utf8 = text.utf8
+        if !utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
+            output.append(contentsOf: utf8)
+        } else {
+            for byte in utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { output.append(byte) }
+        }
     }
 
     /// Writes what is pending; on EAGAIN waits for EPOLLOUT (edge-triggered, registered once).

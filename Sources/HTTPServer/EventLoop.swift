@@ -16,7 +16,8 @@ struct Completion: Sendable {
 /// connection), owns the connections it accepted, and is woken through an
 /// eventfd when a worker finishes or the server starts to stop.
 final class EventLoop: @unchecked Sendable {
-    unowned let server: HTTPServer
+    // The server outlives its loops (run() joins them).
+    unowned(unsafe) let server: HTTPServer
     let index: Int
     private let epfd: Int32
     private let wakeFD: Int32
@@ -214,9 +215,20 @@ final class EventLoop: @unchecked Sendable {
         server.connectionClosed()
     }
 
-    /// A request id unique to this process run: a random per-loop prefix and a counter.
+    /// A request id unique to this process run: a random per-loop prefix and a hex counter.
     func makeRequestID() -> String {
         requestCounter &+= 1
-        return requestIDPrefix + "-" + String(requestCounter, radix: 16)
+        let prefix = requestIDPrefix.utf8
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        let digits = max(1, (64 - requestCounter.leadingZeroBitCount + 3) / 4)
+        return String(unsafeUninitializedCapacity: prefix.count + 1 + digits) { out in
+            var i = 0
+            for b in prefix { out[i] = b; i += 1 }
+            out[i] = UInt8(ascii: "-")
+            for d in 0..<digits {
+                out[i + digits - d] = hex[Int((requestCounter >> (4 * UInt64(d))) & 0xF)]
+            }
+            return prefix.count + 1 + digits
+        }
     }
 }

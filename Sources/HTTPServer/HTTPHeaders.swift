@@ -52,7 +52,21 @@ public struct HTTPHeaders: Sendable, Sequence {
         fields.map { ($0.name, $0.value) }.makeIterator()
     }
 
+    // Look-ups by an already-lowercased key, for the server's hot path.
     func contains(key: String) -> Bool { fields.contains { $0.key == key } }
+    func first(key: String) -> String? { fields.first { $0.key == key }?.value }
+    func all(key: String) -> [String] { fields.filter { $0.key == key }.map(\.value) }
+    func tokens(key: String) -> [String] {
+        all(key: key).flatMap { $0.split(separator: ",") }.map { $0.trimmingOWS().lowercased() }.filter { !$0.isEmpty }
+    }
+
+    /// Appends a field whose name is already lowercase (the parser lowercases as it copies).
+    mutating func append(key: String, value: String) { fields.append((key, key, value)) }
+
+    /// Calls `body` with each (lowercased key, name as given, value).
+    func forEachField(_ body: (String, String, String) -> Void) {
+        for field in fields { body(field.key, field.name, field.value) }
+    }
 }
 
 extension StringProtocol {

@@ -28,9 +28,10 @@ public struct HTTPRequest: Sendable {
         self.minorVersion = minorVersion
         self.headers = headers
         self.body = body
-        if let q = target.firstIndex(of: "?") {
+        let utf8 = target.utf8
+        if let q = utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = String(target[..<q])
-            query = String(target[target.index(after: q)...])
+            query = String(target[utf8.index(after: q)...])
         } else {
             path = target
             query = ""

@@ -97,8 +97,13 @@ public struct HTTPRequestParser {
     }
 
     private mutating func finish() -> HTTPRequest? {
-        let done = request
+        let done = request.take()
+        // Back to the start, keeping the field array's storage for the next request.
+        var fields = self.fields
+        self.fields = []
+        fields.removeAll(keepingCapacity: true)
         self = HTTPRequestParser(limits: limits)
+        self.fields = fields
         return done
     }
 
@@ -257,6 +262,16 @@ public struct HTTPRequestParser {
         String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
+    /// A field name (tchar only, so ASCII) lowercased while it is copied.
+    private static func lowercased(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        String(unsafeUninitializedCapacity: range.count) { out in
+            for (i, b) in bytes[range].enumerated() {
+                out[i] = b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b | 0x20 : b
+            }
+            return range.count
+        }
+    }
+
     /// The head is complete: check framing and host, then decide how the body is read.
     private mutating func buildRequest(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) {
         let methodText = string(bytes, headStart..<methodEnd)
@@ -266,23 +281,37 @@ public struct HTTPRequestParser {
         var target = string(bytes, targetStart..<(versionStart - 1))
         var headers = HTTPHeaders()
         for field in fields {
-            headers.add(string(bytes, field.name), string(bytes, field.value))
+            headers.append(key: HTTPRequestParser.lowercased(bytes, field.name), value: string(bytes, field.value))
+        }
+
+        // One pass over the fields for everything framing depends on.
+        var hostCount = 0
+        var host = ""
+        var lengths: [String] = []
+        var hasTransferEncoding = false
+        var expect: String?
+        headers.forEachField { key, _, value in
+            switch key {
+            case "host": hostCount += 1; host = value
+            case "content-length": lengths.append(value)
+            case "transfer-encoding": hasTransferEncoding = true
+            case "expect": expect = value
+            default: break
+            }
         }
 
         // RFC 9112 §3.2: exactly one Host in HTTP/1.1, never more than one.
-        let hosts = headers.values("host")
-        if hosts.count > 1 { throw HTTPParseError(Self.bad, "More than one Host header field.") }
-        if minorVersion == 1 && hosts.isEmpty { throw HTTPParseError(Self.bad, "An HTTP/1.1 request must have a Host header field.") }
-        if let host = hosts.first, !HTTPRequestParser.isValidHost(host) {
+        if hostCount > 1 { throw HTTPParseError(Self.bad, "More than one Host header field.") }
+        if minorVersion == 1 && hostCount == 0 { throw HTTPParseError(Self.bad, "An HTTP/1.1 request must have a Host header field.") }
+        if hostCount == 1 && !HTTPRequestParser.isValidHost(host) {
             throw HTTPParseError(Self.bad, "The Host header field is not a valid host[:port].")
         }
         target = try HTTPRequestParser.originForm(of: target, method: method)
 
         var request = HTTPRequest(method: method, target: target, minorVersion: minorVersion, headers: headers)
 
-        let codings = headers.tokens("transfer-encoding")
-        let lengths = headers.values("content-length")
-        if headers.contains("transfer-encoding") {
+        if hasTransferEncoding {
+            let codings = headers.tokens(key: "transfer-encoding")
             // RFC 9112 §6.1 and §6.3: these are the framings that let requests be smuggled.
             if minorVersion == 0 { throw HTTPParseError(Self.bad, "Transfer-Encoding is not allowed in an HTTP/1.0 request.") }
             if !lengths.isEmpty { throw HTTPParseError(Self.bad, "A request must not have both Content-Length and Transfer-Encoding.") }
@@ -319,7 +348,7 @@ public struct HTTPRequestParser {
             bodyRemaining = 0
         }
 
-        if let expect = headers["expect"] {
+        if let expect {
             guard expect.trimmingOWS().lowercased() == "100-continue" else {
                 throw HTTPParseError(.expectationFailed, "Only the 100-continue expectation is supported.")
             }
@@ -330,8 +359,12 @@ public struct HTTPRequestParser {
     }
 
     static func isValidHost(_ host: String) -> Bool {
-        // uri-host [ ":" port ]: reg-name / IPv4 / IP-literal characters, no userinfo, no path.
-        host.utf8.allSatisfy { b in
+        host.utf8.allSatisfy { hostCharacters[Int($0)] }
+    }
+
+    /// uri-host [ ":" port ]: reg-name / IPv4 / IP-literal characters, no userinfo, no path.
+    private static let hostCharacters: [Bool] = (0..<256).map { i in
+            let b = UInt8(i)
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 return true
@@ -343,7 +376,6 @@ public struct HTTPRequestParser {
             default:
                 return false
             }
-        }
     }
 
     /// Reduces absolute-form (`http://host/path`) to origin-form; refuses the

@@ -192,7 +192,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// HTTP/1.1 keeps the connection unless told `close`; HTTP/1.0 closes unless told `keep-alive`.
     static func wantsKeepAlive(_ request: HTTPRequest) -> Bool {
-        let tokens = request.headers.tokens("connection")
+        guard request.headers.contains(key: "connection") else { return request.minorVersion == 1 }
+        let tokens = request.headers.tokens(key: "connection")
         return request.minorVersion == 1 ? !tokens.contains("close") : tokens.contains("keep-alive")
     }
 

@@ -62,7 +62,14 @@ public struct Router: Sendable {
     public func match(_ method: HTTPMethod, path: String) -> Match? {
         var node = root
         var parameters: [String: String] = [:]
-        for raw in path.split(separator: "/") {
+        // Walk the segments on UTF-8 indices: Character-level splitting is slow on the hot path.
+        let utf8 = path.utf8
+        var start = utf8.startIndex
+        while start < utf8.endIndex {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+            defer { start = end < utf8.endIndex ? utf8.index(after: end) : end }
+            if start == end { continue }
+            let raw = path[start..<end]
             if let next = node.literal[String(raw)] {
                 node = next
             } else if let (name, next) = node.parameter {

@@ -14,7 +14,8 @@ enum Serve {
         configuration.shutdownTimeout = settings.shutdownTimeoutSeconds
 
         let router = Router()
-        router.get("/healthz", .inline) { _ in .json(["status": "ok"]) }
+        let healthy = HTTPResponse.json(["status": "ok"])
+        router.get("/healthz", .inline) { _ in healthy }
 
         var accessLog: (@Sendable (HTTPServer.Exchange) -> Void)?
         if logger.enabled(.info) { accessLog = { @Sendable exchange in logger.access(exchange) } }
