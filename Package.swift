@@ -10,6 +10,12 @@ let package = Package(
     targets: [
         .target(name: "JSON"),
         .target(name: "CLinux"),
+        .systemLibrary(
+            name: "CMySQL",
+            pkgConfig: "mysqlclient",
+            providers: [.apt(["default-libmysqlclient-dev"])]
+        ),
+        .target(name: "MySQL", dependencies: ["CMySQL"]),
         .target(name: "HTTPServer", dependencies: ["CLinux", "JSON"]),
         .executableTarget(
             name: "StorefrontCommand",
@@ -17,6 +23,7 @@ let package = Package(
         ),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "MySQLTests", dependencies: ["MySQL"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,158 @@
+import CMySQL
+import Glibc
+
+/// One connection to the server. Not thread-safe: it is Sendable only so the
+/// pool can hand it from thread to thread; a connection is used by one
+/// thread at a time (the pool hands it out exclusively). Statements that take
+/// input are prepared once per connection and cached.
+public final class MySQLConnection: @unchecked Sendable {
+    private let handle: UnsafeMutablePointer<MYSQL>
+    private var statements: [String: MySQLStatement] = [:]
+    public let createdAt: Double
+    var lastUsedAt: Double
+    /// Set after an error that leaves the connection unusable; the pool discards it.
+    public private(set) var isBroken = false
+    public private(set) var inTransaction = false
+
+    /// The session settings every connection starts with: strict SQL (so bad
+    /// values fail instead of being coerced, and zero dates are refused) and
+    /// UTC. The character set, utf8mb4, is chosen in the handshake.
+    static let sessionSetup = """
+        SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
+        time_zone = '+00:00'
+        """
+
+    public init(configuration c: MySQLConfiguration) throws(MySQLError) {
+        MySQLLibrary.initialize()
+        guard let handle = mysql_init(nil) else {
+            throw MySQLError(number: 2008, sqlState: "HY000", message: "mysql_init failed: out of memory")
+        }
+        self.handle = handle
+        _ = cmysql_set_uint_option(handle, MYSQL_OPT_CONNECT_TIMEOUT, c.connectTimeoutSeconds)
+        _ = cmysql_set_uint_option(handle, MYSQL_OPT_READ_TIMEOUT, c.readTimeoutSeconds)
+        _ = cmysql_set_uint_option(handle, MYSQL_OPT_WRITE_TIMEOUT, c.writeTimeoutSeconds)
+        _ = mysql_options(handle, MYSQL_SET_CHARSET_NAME, "utf8mb4")
+        // MYSQL_OPT_RECONNECT stays off: a silent reconnect loses session state mid-transaction.
+        guard cmysql_set_tls(handle, c.tls.rawValue, c.tlsCAPath) == 0 else {
+            let error = MySQLError.from(handle)
+            mysql_close(handle)
+            throw error
+        }
+        guard mysql_real_connect(handle, c.host, c.user, c.password, c.database, UInt32(c.port), nil, 0) != nil else {
+            let error = MySQLError.from(handle)
+            mysql_close(handle)
+            throw error
+        }
+        createdAt = MySQLConnection.now()
+        lastUsedAt = createdAt
+        do {
+            try run(MySQLConnection.sessionSetup)
+        } catch {
+            mysql_close(handle)
+            throw error
+        }
+    }
+
+    deinit {
+        statements.removeAll()
+        mysql_close(handle)
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    public var serverVersion: String { String(cString: mysql_get_server_info(handle)) }
+    public var threadID: UInt { mysql_thread_id(handle) }
+
+    // MARK: - Statements
+
+    /// Runs a statement with bound parameters (a cached server-side prepared statement).
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [MySQLValue] = []) throws(MySQLError) -> MySQLResult {
+        lastUsedAt = MySQLConnection.now()
+        do {
+            let statement: MySQLStatement
+            if let cached = statements[sql] {
+                statement = cached
+            } else {
+                statement = try MySQLStatement(connection: handle, sql: sql)
+                statements[sql] = statement
+            }
+            return try statement.execute(parameters)
+        } catch {
+            note(error)
+            throw error
+        }
+    }
+
+    /// Rows of a parameterised query.
+    public func query(_ sql: String, _ parameters: [MySQLValue] = []) throws(MySQLError) -> [MySQLRow] {
+        try execute(sql, parameters).rows
+    }
+
+    /// Runs SQL that takes no input over the text protocol (DDL, SET, transaction
+    /// control); returns rows as text. Never pass it anything built from input.
+    @discardableResult
+    public func run(_ sql: String) throws(MySQLError) -> [[String?]] {
+        lastUsedAt = MySQLConnection.now()
+        let rc = sql.withCString { mysql_real_query(handle, $0, UInt(strlen($0))) }
+        guard rc == 0 else {
+            let error = MySQLError.from(handle)
+            note(error)
+            throw error
+        }
+        guard let result = mysql_store_result(handle) else {
+            if mysql_field_count(handle) > 0 {
+                let error = MySQLError.from(handle)
+                note(error)
+                throw error
+            }
+            return []
+        }
+        defer { mysql_free_result(result) }
+        let columns = Int(mysql_num_fields(result))
+        var rows: [[String?]] = []
+        while let row = mysql_fetch_row(result) {
+            let lengths = mysql_fetch_lengths(result)!
+            rows.append((0..<columns).map { i in
+                row[i].map { String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(lengths[i])), as: UTF8.self) }
+            })
+        }
+        return rows
+    }
+
+    /// True when the server answers.
+    public func ping() -> Bool {
+        if mysql_ping(handle) == 0 {
+            lastUsedAt = MySQLConnection.now()
+            return true
+        }
+        isBroken = true
+        return false
+    }
+
+    // MARK: - Transactions
+
+    public func begin() throws(MySQLError) {
+        try run("START TRANSACTION")
+        inTransaction = true
+    }
+
+    public func commit() throws(MySQLError) {
+        defer { inTransaction = false }
+        try run("COMMIT")
+    }
+
+    /// Rolls back; if even that fails the connection is not trusted again.
+    public func rollback() {
+        inTransaction = false
+        do { try run("ROLLBACK") } catch { isBroken = true }
+    }
+
+    private func note(_ error: MySQLError) {
+        if error.kind == .connectionLost { isBroken = true }
+    }
+}

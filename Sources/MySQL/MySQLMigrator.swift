@@ -1,0 +1,64 @@
+/// One schema change. Its statements run in order; MySQL commits DDL
+/// implicitly, so each statement should be safe to run again (IF NOT EXISTS)
+/// in case a migration is interrupted half-way.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let statements: [String]
+
+    public init(version: Int, name: String, statements: [String]) {
+        self.version = version
+        self.name = name
+        self.statements = statements
+    }
+}
+
+/// Applies migrations in version order and records each in `schema_migrations`.
+/// A named lock (GET_LOCK) serializes migrators, so replicas starting together
+/// take turns: the first applies, the others find nothing left to do.
+public enum MySQLMigrator {
+    public static let lockName = "storefront.schema_migrations"
+
+    /// Applies what is missing; returns the versions applied now.
+    @discardableResult
+    public static func migrate(_ connection: MySQLConnection, _ migrations: [Migration], lockTimeoutSeconds: Int = 60) throws -> [Int] {
+        let got = try connection.query("SELECT GET_LOCK(?, ?)", [.string(lockName), .int(Int64(lockTimeoutSeconds))])
+        guard got.first?[0].int == 1 else {
+            throw MySQLError(number: 0, sqlState: "HY000", message: "another migrator held the schema lock for \(lockTimeoutSeconds) s; try again")
+        }
+        defer { _ = try? connection.query("SELECT RELEASE_LOCK(?)", [.string(lockName)]) }
+
+        try connection.run("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INT NOT NULL PRIMARY KEY,
+                name VARCHAR(200) NOT NULL,
+                applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+            """)
+        let applied = Set(try connection.query("SELECT version FROM schema_migrations").compactMap { $0[0].int })
+        var appliedNow: [Int] = []
+        for migration in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(migration.version) {
+            for statement in migration.statements {
+                do {
+                    try connection.run(statement)
+                } catch {
+                    throw MySQLError(number: error.number, sqlState: error.sqlState,
+                                     message: "migration \(migration.version) (\(migration.name)) failed: \(error.message)")
+                }
+            }
+            try connection.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                                   [.int(Int64(migration.version)), .string(migration.name)])
+            appliedNow.append(migration.version)
+        }
+        return appliedNow
+    }
+
+    /// The highest applied version, or nil before the first migration.
+    public static func currentVersion(_ connection: MySQLConnection) throws -> Int? {
+        do {
+            return try connection.query("SELECT MAX(version) FROM schema_migrations").first?[0].int
+        } catch where error.number == 1146 {  // no such table yet
+            return nil
+        }
+    }
+}

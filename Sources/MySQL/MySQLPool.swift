@@ -1,0 +1,146 @@
+import Dispatch
+import Glibc
+import Synchronization
+
+/// A bounded pool of connections. A caller waits at most `acquireTimeout` for
+/// one (then gets `.poolExhausted`, which an API turns into 503), connections
+/// idle for a while are pinged before use, old ones are replaced before the
+/// server's `wait_timeout` would cut them, and broken ones are dropped.
+public final class MySQLPool: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var size = 10
+        public var acquireTimeout = 2.0
+        /// A connection idle longer than this is pinged before it is handed out.
+        public var pingAfterIdle = 10.0
+        /// Replaced after this long, well under MySQL's default wait_timeout (8 h) and typical proxies' idle limits.
+        public var maxLifetime = 1800.0
+        public init() {}
+    }
+
+    public struct Stats: Sendable {
+        public var open: Int
+        public var idle: Int
+        public var inUse: Int
+        public var waiting: Int
+    }
+
+    public let configuration: MySQLConfiguration
+    public let options: Options
+    /// Called with each acquire's wait in seconds (for a histogram).
+    public var onAcquire: (@Sendable (Double) -> Void)?
+
+    private let slots: DispatchSemaphore
+    private let state = Mutex<(idle: [MySQLConnection], open: Int, inUse: Int, waiting: Int, closed: Bool)>(([], 0, 0, 0, false))
+    private let retries = Atomic<Int>(0)
+
+    public init(configuration: MySQLConfiguration, options: Options = Options()) {
+        precondition(options.size > 0)
+        self.configuration = configuration
+        self.options = options
+        slots = DispatchSemaphore(value: options.size)
+    }
+
+    public var stats: Stats {
+        state.withLock { Stats(open: $0.open, idle: $0.idle.count, inUse: $0.inUse, waiting: $0.waiting) }
+    }
+
+    /// Transactions retried after a deadlock or lock-wait timeout, since start.
+    public var transactionRetries: Int { retries.load(ordering: .relaxed) }
+
+    /// Runs `body` with a connection held exclusively.
+    @discardableResult
+    public func withConnection<T>(_ body: (MySQLConnection) throws -> T) throws -> T {
+        let connection = try acquire()
+        defer { release(connection) }
+        return try body(connection)
+    }
+
+    /// Runs `body` in a transaction: commits on return, rolls back on any
+    /// error, and runs the whole block again (up to `attempts` times, with
+    /// jittered backoff) after a deadlock or lock-wait timeout.
+    @discardableResult
+    public func withTransaction<T>(attempts: Int = 4, _ body: (MySQLConnection) throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try withConnection { connection in
+                    try connection.begin()
+                    do {
+                        let value = try body(connection)
+                        try connection.commit()
+                        return value
+                    } catch {
+                        connection.rollback()
+                        throw error
+                    }
+                }
+            } catch let error as MySQLError where error.kind == .retryTransaction && attempt < attempts {
+                retries.wrappingAdd(1, ordering: .relaxed)
+                // 5, 10, 20 ms … each scaled by 0.5–1.5 so that colliding transactions part ways.
+                let base = 0.005 * Double(1 << (attempt - 1))
+                usleep(UInt32(base * Double.random(in: 0.5...1.5) * 1e6))
+                attempt += 1
+            }
+        }
+    }
+
+    public func acquire() throws(MySQLError) -> MySQLConnection {
+        let start = MySQLConnection.now()
+        state.withLock { $0.waiting += 1 }
+        let got = slots.wait(timeout: .now() + options.acquireTimeout) == .success
+        state.withLock { $0.waiting -= 1 }
+        onAcquire?(MySQLConnection.now() - start)
+        guard got else {
+            throw MySQLError(number: MySQLError.poolExhaustedNumber, sqlState: "HY000",
+                             message: "no database connection became free within \(options.acquireTimeout) s (pool size \(options.size))")
+        }
+        // A slot is ours: reuse an idle connection if a healthy one is left, else open one.
+        while let candidate = state.withLock({ s -> MySQLConnection? in
+            guard let c = s.idle.popLast() else { return nil }
+            s.inUse += 1
+            return c
+        }) {
+            let now = MySQLConnection.now()
+            if now - candidate.createdAt < options.maxLifetime
+                && (now - candidate.lastUsedAt < options.pingAfterIdle || candidate.ping()) {
+                return candidate
+            }
+            state.withLock { $0.inUse -= 1; $0.open -= 1 }
+        }
+        do {
+            let connection = try MySQLConnection(configuration: configuration)
+            state.withLock { $0.inUse += 1; $0.open += 1 }
+            return connection
+        } catch {
+            slots.signal()
+            throw error
+        }
+    }
+
+    public func release(_ connection: MySQLConnection) {
+        let keep = !connection.isBroken && !connection.inTransaction
+        let closed = state.withLock { s -> Bool in
+            s.inUse -= 1
+            if keep && !s.closed { s.idle.append(connection) } else { s.open -= 1 }
+            return s.closed
+        }
+        if !keep || closed { connection.rollbackIfNeeded() }
+        slots.signal()
+    }
+
+    /// Closes idle connections; connections in use close when released.
+    public func close() {
+        let idle = state.withLock { s -> [MySQLConnection] in
+            s.closed = true
+            let idle = s.idle
+            s.open -= idle.count
+            s.idle.removeAll()
+            return idle
+        }
+        _ = idle  // dropped here: deinit closes each
+    }
+}
+
+extension MySQLConnection {
+    fileprivate func rollbackIfNeeded() { if inTransaction { rollback() } }
+}

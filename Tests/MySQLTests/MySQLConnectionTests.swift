@@ -1,0 +1,104 @@
+import XCTest
+@testable import MySQL
+
+final class MySQLConnectionTests: MySQLTestCase {
+    func testTypesRoundTrip() throws {
+        let c = try connect()
+        try c.run("""
+            CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY, i BIGINT NULL, u BIGINT UNSIGNED NULL, s VARCHAR(255) NULL,
+            txt LONGTEXT NULL, b VARBINARY(64) NULL, d DECIMAL(12,2) NULL, f DOUBLE NULL, dt DATETIME(6) NULL, day DATE NULL)
+            """)
+        let when = MySQLDateTime(year: 2026, month: 11, day: 26, hour: 15, minute: 4, second: 5, microsecond: 123_000)
+        let insert = try c.execute(
+            "INSERT INTO t (i, u, s, txt, b, d, f, dt, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [.int(Int64.min), .uint(UInt64.max), "héllo wörld 😀 中文", .string(String(repeating: "x", count: 3_000_000)),
+             .bytes([0, 1, 2, 255, 0]), "1234567890.12", .double(0.1), .date(when), .date(MySQLDateTime(year: 2024, month: 2, day: 29))])
+        XCTAssertEqual(insert.affectedRows, 1)
+        XCTAssertEqual(insert.lastInsertID, 1)
+        try c.execute("INSERT INTO t (i) VALUES (?)", [.null])
+
+        let rows = try c.query("SELECT i, u, s, txt, b, d, f, dt, day FROM t ORDER BY id")
+        XCTAssertEqual(rows.count, 2)
+        let r = rows[0]
+        XCTAssertEqual(r["i"], .int(Int64.min))
+        XCTAssertEqual(r["u"], .uint(UInt64.max))
+        XCTAssertEqual(r["s"].string, "héllo wörld 😀 中文")
+        XCTAssertEqual(r["txt"].string?.count, 3_000_000)
+        XCTAssertEqual(r["b"], .bytes([0, 1, 2, 255, 0]))
+        XCTAssertEqual(r["d"], .string("1234567890.12"))
+        XCTAssertEqual(r["f"], .double(0.1))
+        XCTAssertEqual(r["dt"].date, when)
+        XCTAssertEqual(r["dt"].date?.rfc3339, "2026-11-26T15:04:05.123Z")
+        XCTAssertEqual(r["day"].date?.rfc3339, "2024-02-29T00:00:00Z")
+        for column in rows[1].values.indices {
+            XCTAssertEqual(rows[1][column], .null, "column \(column)")
+        }
+    }
+
+    func testBuffersFollowTheDataNotTheColumnMaximum() throws {
+        let c = try connect()
+        try c.run("CREATE TABLE t (id INT PRIMARY KEY, txt LONGTEXT)")
+        try c.execute("INSERT INTO t VALUES (1, 'short'), (2, ?)", [.string(String(repeating: "é", count: 100_000))])
+        // The same cached statement, first with a short and then with a long result.
+        XCTAssertEqual(try c.query("SELECT txt FROM t WHERE id = ?", [1]).first?["txt"].string, "short")
+        XCTAssertEqual(try c.query("SELECT txt FROM t WHERE id = ?", [2]).first?["txt"].string?.count, 100_000)
+    }
+
+    func testZeroDatesAreRejected() throws {
+        let c = try connect()
+        try c.run("CREATE TABLE t (d DATE NOT NULL, dt DATETIME NOT NULL)")
+        XCTAssertThrowsError(try c.execute("INSERT INTO t VALUES ('0000-00-00', '2020-01-01 00:00:00')"))
+        XCTAssertThrowsError(try c.execute("INSERT INTO t VALUES ('2020-01-01', ?)", ["0000-00-00 00:00:00"]))
+        XCTAssertEqual(try c.query("SELECT COUNT(*) FROM t").first?[0].int, 0)
+    }
+
+    func testHostileInputIsStoredVerbatim() throws {
+        let c = try connect()
+        try c.run("CREATE TABLE victims (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)")
+        let hostile = [
+            "'; DROP TABLE victims; --", "\" OR 1=1 --", "\\", "\\'", "a\u{0}b", "%_\\%", "Robert'); DROP TABLE Students;--",
+            "\u{1F4A9}\u{200B}\u{FEFF}", "line\nbreak\r\ttab", String(repeating: "'", count: 1000),
+        ]
+        for value in hostile { try c.execute("INSERT INTO victims (v) VALUES (?)", [.string(value)]) }
+        let stored = try c.query("SELECT v FROM victims ORDER BY id").map { $0["v"].string }
+        XCTAssertEqual(stored, hostile)
+        XCTAssertEqual(try c.query("SELECT COUNT(*) FROM victims WHERE v = ?", ["'; DROP TABLE victims; --"]).first?[0].int, 1)
+    }
+
+    func testStrictModeRefusesOutOfRangeValues() throws {
+        let c = try connect()
+        try c.run("CREATE TABLE t (n INT UNSIGNED NOT NULL, CHECK (n <= 100))")
+        XCTAssertThrowsError(try c.execute("INSERT INTO t VALUES (?)", [.int(-1)]))
+        XCTAssertThrowsError(try c.execute("INSERT INTO t VALUES (?)", [.int(101)]))
+    }
+
+    func testErrorsCarryNumberAndState() throws {
+        let c = try connect()
+        do {
+            try c.execute("SELECT * FROM no_such_table WHERE id = ?", [1])
+            XCTFail("expected an error")
+        } catch {
+            XCTAssertEqual(error.number, 1146)
+            XCTAssertEqual(error.sqlState, "42S02")
+            XCTAssertEqual(error.kind, .other)
+            XCTAssertFalse(c.isBroken)
+        }
+    }
+
+    func testCannotConnectIsConnectionLost() throws {
+        var bad = configuration!
+        bad.host = "127.0.0.1"
+        bad.port = 1
+        XCTAssertThrowsError(try MySQLConnection(configuration: bad)) { error in
+            XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost)
+        }
+    }
+
+    func testSessionIsUTCAndStrict() throws {
+        let c = try connect()
+        let row = try c.run("SELECT @@session.time_zone, @@session.sql_mode, @@character_set_client")[0]
+        XCTAssertEqual(row[0], "+00:00")
+        XCTAssertTrue(row[1]!.contains("STRICT_ALL_TABLES"))
+        XCTAssertEqual(row[2], "utf8mb4")
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import XCTest
+@testable import MySQL
+
+final class MySQLPoolTests: MySQLTestCase {
+    func testExhaustionGivesTheTimeoutErrorNotAHang() throws {
+        var options = MySQLPool.Options()
+        options.size = 2
+        options.acquireTimeout = 0.3
+        let pool = MySQLPool(configuration: configuration, options: options)
+        let a = try pool.acquire()
+        let b = try pool.acquire()
+        let start = Date()
+        XCTAssertThrowsError(try pool.acquire()) { error in
+            XCTAssertEqual((error as? MySQLError)?.kind, .poolExhausted)
+        }
+        let waited = Date().timeIntervalSince(start)
+        XCTAssertGreaterThanOrEqual(waited, 0.25)
+        XCTAssertLessThan(waited, 2)
+        pool.release(a)
+        XCTAssertNoThrow(try pool.release(pool.acquire()))
+        pool.release(b)
+        XCTAssertEqual(pool.stats.open, 2)
+        XCTAssertEqual(pool.stats.inUse, 0)
+    }
+
+    func testKilledConnectionIsDetectedAndReplaced() throws {
+        var options = MySQLPool.Options()
+        options.size = 1
+        let pool = MySQLPool(configuration: configuration, options: options)
+        let victimID = try pool.withConnection { $0.threadID }
+        let killer = try connect()
+        try killer.run("KILL CONNECTION \(victimID)")
+        usleep(100_000)
+        // The next use of the dead connection fails as "connection lost" and it is dropped ...
+        XCTAssertThrowsError(try pool.withConnection { try $0.query("SELECT 1") }) { error in
+            XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost, "\(error)")
+        }
+        // ... and the pool opens a fresh one.
+        let (id, one) = try pool.withConnection { ($0.threadID, try $0.query("SELECT 1").first?[0].int) }
+        XCTAssertEqual(one, 1)
+        XCTAssertNotEqual(id, victimID)
+    }
+
+    func testIdleConnectionIsPingedAndReplacedTransparently() throws {
+        var options = MySQLPool.Options()
+        options.size = 1
+        options.pingAfterIdle = 0  // always ping before handing out
+        let pool = MySQLPool(configuration: configuration, options: options)
+        let victimID = try pool.withConnection { $0.threadID }
+        try connect().run("KILL CONNECTION \(victimID)")
+        usleep(100_000)
+        XCTAssertEqual(try pool.withConnection { try $0.query("SELECT 1").first?[0].int }, 1)
+    }
+
+    func testTransactionCommitsAndRollsBack() throws {
+        let pool = MySQLPool(configuration: configuration)
+        try pool.withConnection { try $0.run("CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB") }
+        try pool.withTransaction { try $0.execute("INSERT INTO t VALUES (?)", [1]) }
+        struct Boom: Error {}
+        XCTAssertThrowsError(try pool.withTransaction { c in
+            try c.execute("INSERT INTO t VALUES (?)", [2])
+            throw Boom()
+        })
+        XCTAssertEqual(try pool.withConnection { try $0.query("SELECT id FROM t").map { $0[0].int } }, [1])
+    }
+
+    func testDeadlockIsRetriedUntilBothCommit() throws {
+        var options = MySQLPool.Options()
+        options.size = 4
+        let pool = MySQLPool(configuration: configuration, options: options)
+        try pool.withConnection { c in
+            try c.run("CREATE TABLE accounts (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
+            try c.run("INSERT INTO accounts VALUES (1, 0), (2, 0)")
+        }
+        // Two transactions lock the same rows in opposite order; both hold their
+        // first lock before asking for the second, so InnoDB must pick a victim.
+        let barrier = DispatchGroup()
+        let locked = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
+        let errors = LockedBox<[Error]>([])
+        for (side, (first, second)) in [(1, 2), (2, 1)].enumerated() {
+            barrier.enter()
+            Thread.detachNewThread {
+                MySQLLibrary.threadStart()
+                defer { MySQLLibrary.threadEnd(); barrier.leave() }
+                var attempt = 0
+                do {
+                    try pool.withTransaction { c in
+                        attempt += 1
+                        try c.execute("UPDATE accounts SET n = n + 1 WHERE id = ?", [.int(Int64(first))])
+                        if attempt == 1 {
+                            locked[side].signal()
+                            _ = locked[1 - side].wait(timeout: .now() + 5)
+                        }
+                        try c.execute("UPDATE accounts SET n = n + 1 WHERE id = ?", [.int(Int64(second))])
+                    }
+                } catch {
+                    errors.mutate { $0.append(error) }
+                }
+            }
+        }
+        XCTAssertEqual(barrier.wait(timeout: .now() + 60), .success)
+        XCTAssertTrue(errors.value.isEmpty, "\(errors.value)")
+        XCTAssertGreaterThanOrEqual(pool.transactionRetries, 1, "the deadlock should have been retried")
+        let totals = try pool.withConnection { try $0.query("SELECT n FROM accounts ORDER BY id").map { $0[0].int } }
+        XCTAssertEqual(totals, [2, 2], "both transactions committed exactly once")
+    }
+}
+
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T { lock.withLock { stored } }
+    func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&stored) } }
+}
