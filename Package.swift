@@ -16,14 +16,16 @@ let package = Package(
             providers: [.apt(["default-libmysqlclient-dev"])]
         ),
         .target(name: "MySQL", dependencies: ["CMySQL"]),
+        .target(name: "Shop", dependencies: ["CLinux", "HTTPServer", "JSON", "MySQL"]),
         .target(name: "HTTPServer", dependencies: ["CLinux", "JSON"]),
         .executableTarget(
             name: "StorefrontCommand",
-            dependencies: ["HTTPServer", "JSON"]
+            dependencies: ["HTTPServer", "JSON", "MySQL", "Shop"]
         ),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "MySQLTests", dependencies: ["MySQL"]),
+        .testTarget(name: "ShopTests", dependencies: ["Shop", "HTTPServer", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

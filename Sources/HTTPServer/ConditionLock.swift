@@ -32,8 +32,8 @@ final class ConditionLock: @unchecked Sendable {
     }
 }
 
-/// Starts a detached-free POSIX thread running `body`; returns its handle for joining.
-func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+/// Starts a POSIX thread running `body`; returns its handle for joining.
+public func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }

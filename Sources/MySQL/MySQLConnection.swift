@@ -43,7 +43,7 @@ public final class MySQLConnection: @unchecked Sendable {
             mysql_close(handle)
             throw error
         }
-        createdAt = MySQLConnection.now()
+        createdAt = MySQLConnection.monotonicNow()
         lastUsedAt = createdAt
         do {
             try run(MySQLConnection.sessionSetup)
@@ -58,7 +58,7 @@ public final class MySQLConnection: @unchecked Sendable {
         mysql_close(handle)
     }
 
-    static func now() -> Double {
+    public static func monotonicNow() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
@@ -72,7 +72,7 @@ public final class MySQLConnection: @unchecked Sendable {
     /// Runs a statement with bound parameters (a cached server-side prepared statement).
     @discardableResult
     public func execute(_ sql: String, _ parameters: [MySQLValue] = []) throws(MySQLError) -> MySQLResult {
-        lastUsedAt = MySQLConnection.now()
+        lastUsedAt = MySQLConnection.monotonicNow()
         do {
             let statement: MySQLStatement
             if let cached = statements[sql] {
@@ -97,7 +97,7 @@ public final class MySQLConnection: @unchecked Sendable {
     /// control); returns rows as text. Never pass it anything built from input.
     @discardableResult
     public func run(_ sql: String) throws(MySQLError) -> [[String?]] {
-        lastUsedAt = MySQLConnection.now()
+        lastUsedAt = MySQLConnection.monotonicNow()
         let rc = sql.withCString { mysql_real_query(handle, $0, UInt(strlen($0))) }
         guard rc == 0 else {
             let error = MySQLError.from(handle)
@@ -127,7 +127,7 @@ public final class MySQLConnection: @unchecked Sendable {
     /// True when the server answers.
     public func ping() -> Bool {
         if mysql_ping(handle) == 0 {
-            lastUsedAt = MySQLConnection.now()
+            lastUsedAt = MySQLConnection.monotonicNow()
             return true
         }
         isBroken = true

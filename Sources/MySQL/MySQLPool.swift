@@ -27,16 +27,17 @@ public final class MySQLPool: @unchecked Sendable {
     public let configuration: MySQLConfiguration
     public let options: Options
     /// Called with each acquire's wait in seconds (for a histogram).
-    public var onAcquire: (@Sendable (Double) -> Void)?
+    private let onAcquire: (@Sendable (Double) -> Void)?
 
     private let slots: DispatchSemaphore
     private let state = Mutex<(idle: [MySQLConnection], open: Int, inUse: Int, waiting: Int, closed: Bool)>(([], 0, 0, 0, false))
     private let retries = Atomic<Int>(0)
 
-    public init(configuration: MySQLConfiguration, options: Options = Options()) {
+    public init(configuration: MySQLConfiguration, options: Options = Options(), onAcquire: (@Sendable (Double) -> Void)? = nil) {
         precondition(options.size > 0)
         self.configuration = configuration
         self.options = options
+        self.onAcquire = onAcquire
         slots = DispatchSemaphore(value: options.size)
     }
 
@@ -85,11 +86,11 @@ public final class MySQLPool: @unchecked Sendable {
     }
 
     public func acquire() throws(MySQLError) -> MySQLConnection {
-        let start = MySQLConnection.now()
+        let start = MySQLConnection.monotonicNow()
         state.withLock { $0.waiting += 1 }
         let got = slots.wait(timeout: .now() + options.acquireTimeout) == .success
         state.withLock { $0.waiting -= 1 }
-        onAcquire?(MySQLConnection.now() - start)
+        onAcquire?(MySQLConnection.monotonicNow() - start)
         guard got else {
             throw MySQLError(number: MySQLError.poolExhaustedNumber, sqlState: "HY000",
                              message: "no database connection became free within \(options.acquireTimeout) s (pool size \(options.size))")
@@ -100,7 +101,7 @@ public final class MySQLPool: @unchecked Sendable {
             s.inUse += 1
             return c
         }) {
-            let now = MySQLConnection.now()
+            let now = MySQLConnection.monotonicNow()
             if now - candidate.createdAt < options.maxLifetime
                 && (now - candidate.lastUsedAt < options.pingAfterIdle || candidate.ping()) {
                 return candidate

@@ -1,9 +1,25 @@
+import Glibc
 import HTTPServer
+import MySQL
+import Shop
 
 /// `storefront serve`: wires the settings into the server and runs it until a signal.
 enum Serve {
-    static func run(_ settings: Settings) -> Int32 {
-        let logger = Logger(level: settings.logLevel, format: settings.logFormat)
+    static func run(_ settings: Settings, logger: Logger) -> Int32 {
+        MySQLLibrary.initialize()
+        let metrics = Metrics()
+        let pool = settings.makePool { metrics.observePoolWait($0) }
+
+        if settings.migrateOnStart {
+            // A database that is not up yet must not stop the server: readiness reports it until it is.
+            do {
+                let applied = try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+                if !applied.isEmpty { logger.log(.info, "applied migrations \(applied.map(String.init).joined(separator: ", "))") }
+            } catch {
+                logger.log(.warning, "could not migrate at start-up (\(error)); /readyz stays 503 until the schema is current")
+            }
+        }
+
         var configuration = HTTPServer.Configuration()
         configuration.host = settings.host
         configuration.port = settings.port
@@ -17,21 +33,43 @@ enum Serve {
         let healthy = HTTPResponse.json(["status": "ok"])
         router.get("/healthz", .inline) { _ in healthy }
 
-        var accessLog: (@Sendable (HTTPServer.Exchange) -> Void)?
-        if logger.enabled(.info) { accessLog = { @Sendable exchange in logger.access(exchange) } }
+        let accessLog = logger.enabled(.info)
         let server: HTTPServer
         do {
             server = try HTTPServer(
                 configuration: configuration, router: router,
-                onResponse: accessLog,
+                workerHooks: WorkerPool.ThreadHooks(start: MySQLLibrary.threadStart, end: MySQLLibrary.threadEnd),
+                onResponse: { exchange in
+                    metrics.observe(exchange)
+                    if accessLog { logger.access(exchange) }
+                },
                 logger: logger.serverLogger)
         } catch {
             logger.log(.error, "cannot listen on \(settings.host):\(settings.port): \(error)")
             return 1
         }
+
+        var options = ShopAPI.Options()
+        options.adminToken = settings.adminToken
+        options.corsAllowedOrigins = settings.corsAllowedOrigins
+        let api = ShopAPI(pool: pool, options: options, metrics: metrics.shop, isDraining: { [unowned server] in server.isDraining },
+                          logError: { logger.log(.error, $0) })
+        api.register(on: router)
+        router.get("/metrics", .inline) { [unowned server] _ in
+            .text(metrics.render(server: server, pool: pool), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+
+        let housekeeping = Housekeeping(api: api, logger: logger)
+        housekeeping.start()
         server.handleSignals()
-        logger.log(.info, "listening on \(settings.host):\(server.port)", [("eventLoops", .int(settings.eventLoops))])
+        logger.log(.info, "listening on \(settings.host):\(server.port)", [
+            ("eventLoops", .int(settings.eventLoops)), ("workers", .int(settings.dbPoolSize)),
+            ("database", .string("\(settings.dbHost):\(settings.dbPort)/\(settings.dbName)")),
+            ("admin", .bool(settings.adminToken != nil)),
+        ])
         server.run()
+        housekeeping.stop()
+        pool.close()
         return 0
     }
 }

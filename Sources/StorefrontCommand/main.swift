@@ -7,7 +7,10 @@ let usage = """
     storefront \(version): the Storefront API server.
 
     Usage:
-      storefront [serve]                  serve the API (the default)
+      storefront [serve]                  serve the API (the default); migrates first unless MIGRATE_ON_START=false
+      storefront migrate                  apply database migrations, then exit
+      storefront seed                     load the demo catalog if there are no products yet
+      storefront seed --products N        REPLACE the catalog (and all carts and orders) with N generated products
       storefront healthcheck [--url URL]  GET URL (default http://127.0.0.1:$PORT/healthz); exit 0 if 2xx, else 1
       storefront --version                print the version
       storefront --help                   print this help
@@ -44,9 +47,14 @@ do {
     exit(2)
 }
 
+let logger = Logger(level: settings.logLevel, format: settings.logFormat)
 switch command {
 case "", "serve":
-    exit(Serve.run(settings))
+    exit(Serve.run(settings, logger: logger))
+case "migrate":
+    exit(DatabaseCommands.migrate(settings, logger: logger))
+case "seed":
+    exit(DatabaseCommands.seed(settings, arguments: arguments, logger: logger))
 case "healthcheck":
     var url = "http://127.0.0.1:\(settings.port)/healthz"
     if let i = arguments.firstIndex(of: "--url") {

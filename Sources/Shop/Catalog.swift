@@ -1,0 +1,260 @@
+import HTTPServer
+import JSON
+import MySQL
+
+/// Categories and products: public browsing and admin changes.
+struct Catalog {
+    let pool: MySQLPool
+    static let currency = "USD"
+
+    static let productColumns = """
+        p.id, p.sku, p.name, p.description, c.slug, p.price_cents, p.currency, p.stock, p.image_url, p.active, p.created_at, p.updated_at
+        """
+    static let productFrom = "FROM products p JOIN categories c ON c.id = p.category_id"
+
+    static func productJSON(_ row: MySQLRow) -> JSONValue {
+        [
+            "id": .int(row[0].int ?? 0), "sku": .string(row[1].string), "name": .string(row[2].string),
+            "description": .string(row[3].string ?? ""), "category": .string(row[4].string),
+            "priceCents": .int(row[5].int ?? 0), "currency": .string(row[6].string), "stock": .int(row[7].int ?? 0),
+            "imageUrl": .string(row[8].string), "active": .bool(row[9].int == 1),
+            "createdAt": .string(row[10].date?.rfc3339), "updatedAt": .string(row[11].date?.rfc3339),
+        ]
+    }
+
+    // MARK: - Public
+
+    func categories() throws -> JSONValue {
+        let rows = try pool.withConnection { c in
+            try c.query("""
+                SELECT c.slug, c.name, COUNT(p.id) FROM categories c
+                LEFT JOIN products p ON p.category_id = c.id AND p.active = 1
+                GROUP BY c.id, c.slug, c.name ORDER BY c.name, c.id
+                """)
+        }
+        return ["items": .array(rows.map { ["slug": .string($0[0].string), "name": .string($0[1].string), "productCount": .int($0[2].int ?? 0)] })]
+    }
+
+    struct ListQuery {
+        var category: String?
+        var text: String?
+        var minPrice: Int?
+        var maxPrice: Int?
+        var sort = "id"
+        var limit = 20
+        var offset = 0
+    }
+
+    static let sortOrders = [
+        "id": "p.id", "name": "p.name, p.id", "price": "p.price_cents, p.id",
+        "-price": "p.price_cents DESC, p.id DESC", "newest": "p.created_at DESC, p.id DESC",
+    ]
+
+    /// Reads the listing's query parameters; anything malformed or out of range is a 400.
+    static func listQuery(_ request: HTTPRequest) throws(HTTPError) -> ListQuery {
+        guard let items = request.queryItems() else { throw Problems.badParameter("(query)", "has a malformed percent-escape") }
+        var query = ListQuery()
+        var seen = Set<String>()
+        for (name, value) in items {
+            guard seen.insert(name).inserted else { throw Problems.badParameter(name, "is given more than once") }
+            switch name {
+            case "category":
+                guard !value.isEmpty, value.utf8.count <= 64 else { throw Problems.badParameter(name, "must be a category slug") }
+                query.category = value
+            case "q":
+                guard value.count <= 100 else { throw Problems.badParameter(name, "must be at most 100 characters") }
+                let trimmed = String(value.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+                query.text = trimmed.isEmpty ? nil : trimmed
+            case "minPrice": query.minPrice = try integer(name, value, 0...Int(Int32.max) * 1000)
+            case "maxPrice": query.maxPrice = try integer(name, value, 0...Int(Int32.max) * 1000)
+            case "limit": query.limit = try integer(name, value, 1...100)
+            case "offset": query.offset = try integer(name, value, 0...10_000_000)
+            case "sort":
+                guard sortOrders[value] != nil, value != "id" else { throw Problems.badParameter(name, "must be one of name, price, -price, newest") }
+                query.sort = value
+            default: break  // unknown parameters are ignored, like unknown JSON members
+            }
+        }
+        if let min = query.minPrice, let max = query.maxPrice, min > max {
+            throw Problems.badParameter("minPrice", "must not exceed maxPrice")
+        }
+        return query
+    }
+
+    static func integer(_ name: String, _ value: String, _ range: ClosedRange<Int>) throws(HTTPError) -> Int {
+        guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), value.utf8.count <= 12, let n = Int(value), range.contains(n) else {
+            throw Problems.badParameter(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    /// `%`, `_` and `\` in a search are ordinary characters.
+    static func likePattern(_ text: String) -> String {
+        var escaped = ""
+        for ch in text {
+            if ch == "\\" || ch == "%" || ch == "_" { escaped.append("\\") }
+            escaped.append(ch)
+        }
+        return "%" + escaped + "%"
+    }
+
+    func products(_ q: ListQuery) throws -> JSONValue {
+        // Fixed SQL fragments only; every value from the request is a bound parameter.
+        var conditions = ["p.active = 1"]
+        var parameters: [MySQLValue] = []
+        if let category = q.category {
+            conditions.append("p.category_id = (SELECT id FROM categories WHERE slug = ?)")
+            parameters.append(.string(category))
+        }
+        if let text = q.text {
+            conditions.append("(p.name LIKE ? OR p.description LIKE ?)")
+            let pattern = Catalog.likePattern(text)
+            parameters += [.string(pattern), .string(pattern)]
+        }
+        if let min = q.minPrice {
+            conditions.append("p.price_cents >= ?")
+            parameters.append(.int(Int64(min)))
+        }
+        if let max = q.maxPrice {
+            conditions.append("p.price_cents <= ?")
+            parameters.append(.int(Int64(max)))
+        }
+        let whereClause = conditions.joined(separator: " AND ")
+        let (rows, total) = try pool.withConnection { c in
+            let rows = try c.query(
+                "SELECT \(Catalog.productColumns) \(Catalog.productFrom) WHERE \(whereClause) ORDER BY \(Catalog.sortOrders[q.sort]!) LIMIT ? OFFSET ?",
+                parameters + [.int(Int64(q.limit)), .int(Int64(q.offset))])
+            // A short, non-empty page (or an empty first page) is the last one: no need to count.
+            if (!rows.isEmpty && rows.count < q.limit) || (rows.isEmpty && q.offset == 0) {
+                return (rows, q.offset + rows.count)
+            }
+            let total = try c.query("SELECT COUNT(*) FROM products p WHERE \(whereClause)", parameters).first?[0].int ?? 0
+            return (rows, total)
+        }
+        return ["items": .array(rows.map(Catalog.productJSON)), "total": .int(total), "limit": .int(q.limit), "offset": .int(q.offset)]
+    }
+
+    /// Parses a product id from a path; anything that is not one is simply unknown.
+    static func productID(_ request: HTTPRequest, _ name: String = "id") throws(HTTPError) -> Int64 {
+        let text = request.pathParameters[name] ?? ""
+        guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let id = Int64(text), id > 0 else {
+            throw Problems.notFound("product \(text)")
+        }
+        return id
+    }
+
+    func product(_ id: Int64, includeInactive: Bool = false) throws -> JSONValue {
+        let row = try pool.withConnection { c in
+            try c.query("SELECT \(Catalog.productColumns) \(Catalog.productFrom) WHERE p.id = ?\(includeInactive ? "" : " AND p.active = 1")", [.int(id)]).first
+        }
+        guard let row else { throw Problems.notFound("product \(id)") }
+        return Catalog.productJSON(row)
+    }
+
+    // MARK: - Admin
+
+    static let slugCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-".utf8)
+    static let skuCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.".utf8)
+
+    struct ProductFields {
+        var sku: String?
+        var name: String?
+        var description: String?
+        var category: String?
+        var priceCents: Int?
+        var stock: Int?
+        var imageUrl: String??
+        var active: Bool?
+    }
+
+    /// Reads product fields; on create the required ones must be there.
+    static func productFields(_ request: HTTPRequest, creating: Bool) throws(HTTPError) -> ProductFields {
+        var body = try JSONBody.parse(request)
+        var f = ProductFields()
+        if creating {
+            f.sku = body.string("sku", required: true, length: 1...64)
+            if let sku = f.sku, !sku.utf8.allSatisfy({ skuCharacters.contains($0) }) {
+                body.fail("sku", "may contain only letters, digits, '-', '_' and '.'")
+            }
+            if let currency = body.string("currency", required: false, length: 3...3), currency != Catalog.currency {
+                body.fail("currency", "must be \(Catalog.currency): this store sells in one currency")
+            }
+        }
+        f.name = body.string("name", required: creating, length: 1...200)
+        f.description = body.string("description", required: false, length: 0...5000)
+        f.category = body.string("category", required: creating, length: 1...64)
+        if let slug = f.category,
+           !slug.utf8.allSatisfy({ slugCharacters.contains($0) }) || slug.hasPrefix("-") || slug.hasSuffix("-") {
+            body.fail("category", "must be a slug of lowercase letters, digits and '-', such as trail-shoes")
+        }
+        f.priceCents = body.int("priceCents", required: creating, range: 0...100_000_000)
+        f.stock = body.int("stock", required: creating, range: 0...1_000_000_000)
+        if body.has("imageUrl") {
+            let url = body.string("imageUrl", required: false, length: 1...2048, nullable: true)
+            if let url, !(url.hasPrefix("/") || url.hasPrefix("https://") || url.hasPrefix("http://")) || url.contains(" ") {
+                body.fail("imageUrl", "must be an absolute path or an http(s) URL")
+            }
+            f.imageUrl = .some(url)
+        }
+        f.active = body.bool("active")
+        try body.finish()
+        return f
+    }
+
+    /// The category's id, creating it (named after its slug) if it is new.
+    private func categoryID(_ c: MySQLConnection, _ slug: String) throws -> Int64 {
+        if let id = try c.query("SELECT id FROM categories WHERE slug = ?", [.string(slug)]).first?[0].int { return Int64(id) }
+        let name = slug.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: " ")
+        try c.execute("INSERT IGNORE INTO categories (slug, name) VALUES (?, ?)", [.string(slug), .string(name)])
+        return Int64(try c.query("SELECT id FROM categories WHERE slug = ?", [.string(slug)]).first![0].int!)
+    }
+
+    func create(_ f: ProductFields) throws -> (id: Int64, json: JSONValue) {
+        do {
+            let id = try pool.withTransaction { c -> Int64 in
+                let category = try categoryID(c, f.category!)
+                let result = try c.execute("""
+                    INSERT INTO products (sku, name, description, category_id, price_cents, currency, stock, image_url, active, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))
+                    """,
+                    [.string(f.sku!), .string(f.name!), .string(f.description ?? ""), .int(category), .int(Int64(f.priceCents!)),
+                     .string(Catalog.currency), .int(Int64(f.stock!)), MySQLValue(f.imageUrl ?? nil), .int((f.active ?? true) ? 1 : 0)])
+                return Int64(result.lastInsertID)
+            }
+            return (id, try product(id, includeInactive: true))
+        } catch let error as MySQLError where error.number == 1062 {
+            throw Problems.conflict("duplicate-sku", "Duplicate SKU", "A product with SKU \(f.sku!) already exists.")
+        }
+    }
+
+    func update(_ id: Int64, _ f: ProductFields) throws -> JSONValue {
+        let found = try pool.withTransaction { c -> Bool in
+            guard try c.query("SELECT id FROM products WHERE id = ? FOR UPDATE", [.int(id)]).first != nil else { return false }
+            var sets: [String] = []
+            var values: [MySQLValue] = []
+            if let name = f.name { sets.append("name = ?"); values.append(.string(name)) }
+            if let description = f.description { sets.append("description = ?"); values.append(.string(description)) }
+            if let slug = f.category { sets.append("category_id = ?"); values.append(.int(try categoryID(c, slug))) }
+            if let price = f.priceCents { sets.append("price_cents = ?"); values.append(.int(Int64(price))) }
+            if let stock = f.stock { sets.append("stock = ?"); values.append(.int(Int64(stock))) }
+            if let url = f.imageUrl { sets.append("image_url = ?"); values.append(MySQLValue(url)) }
+            if let active = f.active { sets.append("active = ?"); values.append(.int(active ? 1 : 0)) }
+            if !sets.isEmpty {
+                try c.execute("UPDATE products SET \(sets.joined(separator: ", ")), updated_at = UTC_TIMESTAMP(3) WHERE id = ?", values + [.int(id)])
+            }
+            return true
+        }
+        guard found else { throw Problems.notFound("product \(id)") }
+        return try product(id, includeInactive: true)
+    }
+
+    /// Deactivates; orders keep their snapshot of the product.
+    func deactivate(_ id: Int64) throws {
+        let found = try pool.withConnection { c -> Bool in
+            guard try c.query("SELECT id FROM products WHERE id = ?", [.int(id)]).first != nil else { return false }
+            try c.execute("UPDATE products SET active = 0, updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND active = 1", [.int(id)])
+            return true
+        }
+        guard found else { throw Problems.notFound("product \(id)") }
+    }
+}

@@ -1,0 +1,206 @@
+import HTTPServer
+import JSON
+import MySQL
+
+/// Checkout: one transaction that turns a cart into an order, all or nothing,
+/// and the Idempotency-Key protocol around it.
+struct CheckoutService {
+    let pool: MySQLPool
+    let metrics: ShopMetrics
+
+    struct Request: Sendable {
+        var cartID: String
+        var email: String
+        var name: String
+        var line1: String
+        var line2: String?
+        var city: String
+        var postalCode: String
+        var country: String
+
+        /// The validated request in a canonical form, so that whitespace and member
+        /// order do not make a repeat look like a different request.
+        var canonical: String {
+            JSONValue.object([
+                ("cartId", .string(cartID)), ("email", .string(email)), ("name", .string(name)), ("line1", .string(line1)),
+                ("line2", .string(line2)), ("city", .string(city)), ("postalCode", .string(postalCode)), ("country", .string(country)),
+            ]).text
+        }
+    }
+
+    static func parse(_ request: HTTPRequest) throws(HTTPError) -> Request {
+        var body = try JSONBody.parse(request)
+        let cartID = body.string("cartId", required: true, length: 1...64)
+        var customer = body.object("customer", required: true)
+        var address = body.object("shippingAddress", required: true)
+        let email = customer?.string("email", required: true, length: 3...254)
+        if let email, !CheckoutService.isPlausibleEmail(email) { customer?.fail("email", "must be an email address such as ada@example.com") }
+        let name = customer?.string("name", required: true, length: 1...200)
+        let line1 = address?.string("line1", required: true, length: 1...200)
+        let line2 = address?.string("line2", required: false, length: 0...200, nullable: true)
+        let city = address?.string("city", required: true, length: 1...100)
+        let postalCode = address?.string("postalCode", required: true, length: 1...20)
+        let country = address?.string("country", required: true, length: 2...2)
+        if let country, !Countries.alpha2.contains(country) {
+            address?.fail("country", "must be an ISO 3166-1 alpha-2 code in capitals, such as US or DE")
+        }
+        if let customer { body.merge(customer) }
+        if let address { body.merge(address) }
+        try body.finish()
+        return Request(cartID: cartID!, email: email!, name: name!, line1: line1!, line2: line2.flatMap { $0.isEmpty ? nil : $0 },
+                       city: city!, postalCode: postalCode!, country: country!)
+    }
+
+    /// One @, something before it, a dotted domain after it, no spaces: what a form can check.
+    static func isPlausibleEmail(_ email: String) -> Bool {
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
+        let domain = parts[1]
+        guard domain.contains("."), !domain.hasPrefix("."), !domain.hasSuffix("."), !domain.contains("..") else { return false }
+        return !email.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == ";" })
+    }
+
+    // MARK: - The transaction
+
+    /// Places the order; returns its id and JSON. Throws 404/409/422 problems
+    /// (nothing changed) or a database error.
+    func placeOrder(_ r: Request, idempotencyKey: String?) throws -> (id: String, json: JSONValue) {
+        guard Identifier.isWellFormed(r.cartID) else { throw Problems.notFound("cart \(r.cartID)") }
+        let orderID = Identifier.make()
+        let json = try pool.withTransaction { c -> JSONValue in
+            guard let status = try c.query("SELECT status FROM carts WHERE id = ? FOR UPDATE", [.string(r.cartID)]).first?[0].string else {
+                throw Problems.notFound("cart \(r.cartID)")
+            }
+            guard status == "open" else {
+                throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(r.cartID) has already been checked out.")
+            }
+            let lines = try c.query("SELECT product_id, quantity FROM cart_items WHERE cart_id = ? ORDER BY product_id", [.string(r.cartID)])
+            guard !lines.isEmpty else {
+                throw Problems.validation([FieldError(field: "cartId", message: "refers to an empty cart")])
+            }
+            // Lock every product in ascending id order, the one order all writers use, so two checkouts cannot deadlock on it.
+            var items: [(id: Int, sku: String, name: String, price: Int, quantity: Int)] = []
+            var short: [JSONValue] = []
+            for line in lines {
+                let (productID, quantity) = (line[0].int!, line[1].int!)
+                let product = try c.query("SELECT sku, name, price_cents, stock, active FROM products WHERE id = ? FOR UPDATE", [.int(Int64(productID))]).first
+                let available = product?[4].int == 1 ? (product?[3].int ?? 0) : 0
+                if quantity > available {
+                    short.append(["productId": .int(productID), "requested": .int(quantity), "available": .int(available)])
+                } else if let product {
+                    items.append((productID, product[0].string ?? "", product[1].string ?? "", product[2].int ?? 0, quantity))
+                }
+            }
+            guard short.isEmpty else {
+                metrics.stockConflicts.add(1)
+                throw Problems.conflict("insufficient-stock", "Not enough stock",
+                                        "\(short.count) line(s) of the cart exceed the stock on hand; nothing was ordered.", [("items", .array(short))])
+            }
+            var total = 0
+            var count = 0
+            for item in items {
+                try c.execute("UPDATE products SET stock = stock - ? WHERE id = ?", [.int(Int64(item.quantity)), .int(Int64(item.id))])
+                total += item.price * item.quantity
+                count += item.quantity
+            }
+            try c.execute("""
+                INSERT INTO orders (id, cart_id, status, customer_email, customer_name, ship_line1, ship_line2, ship_city, ship_postal_code,
+                                    ship_country, item_count, total_cents, currency, created_at, updated_at)
+                VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))
+                """,
+                [.string(orderID), .string(r.cartID), .string(r.email), .string(r.name), .string(r.line1), MySQLValue(r.line2), .string(r.city),
+                 .string(r.postalCode), .string(r.country), .int(Int64(count)), .int(Int64(total)), .string(Catalog.currency)])
+            for item in items {
+                try c.execute("""
+                    INSERT INTO order_items (order_id, product_id, sku, name, unit_price_cents, quantity) VALUES (?, ?, ?, ?, ?, ?)
+                    """, [.string(orderID), .int(Int64(item.id)), .string(item.sku), .string(item.name), .int(Int64(item.price)), .int(Int64(item.quantity))])
+            }
+            try c.execute("UPDATE carts SET status = 'ordered', updated_at = UTC_TIMESTAMP(3) WHERE id = ?", [.string(r.cartID)])
+            let json = try Orders.load(c, orderID)
+            if let key = idempotencyKey {
+                // Stored in the order's own transaction: the key is done exactly when the order exists.
+                try c.execute("""
+                    UPDATE idempotency_keys SET state = 'done', status_code = 201, response_body = ?, updated_at = UTC_TIMESTAMP(3)
+                    WHERE idem_key = ?
+                    """, [.bytes(json.serialized()), .string(key)])
+            }
+            return json
+        }
+        metrics.ordersCreated.add(1)
+        return (orderID, json)
+    }
+
+    // MARK: - Idempotency-Key
+
+    enum Claim {
+        /// The key is ours: process the request.
+        case claimed
+        /// A finished earlier request: answer with what it answered.
+        case replay(status: Int, body: [UInt8])
+    }
+
+    /// A key left processing this long belongs to a request that died with its worker.
+    static let abandonedAfterSeconds = 60
+
+    /// Claims the key in its own committed row, so a concurrent repeat sees it at once.
+    func claim(_ key: String, canonical: String) throws -> Claim {
+        try pool.withConnection { c in
+            for _ in 0..<3 {
+                let inserted = try c.execute("""
+                    INSERT IGNORE INTO idempotency_keys (idem_key, request_hash, state, created_at, updated_at)
+                    VALUES (?, UNHEX(SHA2(?, 256)), 'processing', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))
+                    """, [.string(key), .string(canonical)]).affectedRows
+                if inserted == 1 { return .claimed }
+                guard let row = try c.query("""
+                    SELECT request_hash = UNHEX(SHA2(?, 256)), state, status_code, response_body,
+                           updated_at < UTC_TIMESTAMP(3) - INTERVAL \(CheckoutService.abandonedAfterSeconds) SECOND
+                    FROM idempotency_keys WHERE idem_key = ?
+                    """, [.string(canonical), .string(key)]).first else { continue }  // pruned meanwhile: try again
+                guard row[0].int == 1 else {
+                    throw Problems.validation([FieldError(field: "Idempotency-Key", message: "was already used with a different request body")])
+                }
+                if row[1].string == "done", let status = row[2].int {
+                    return .replay(status: status, body: row[3].bytes ?? [])
+                }
+                if row[4].int == 1 {
+                    // Take over an abandoned claim, unless another request just did.
+                    let taken = try c.execute("""
+                        UPDATE idempotency_keys SET updated_at = UTC_TIMESTAMP(3)
+                        WHERE idem_key = ? AND state = 'processing' AND updated_at < UTC_TIMESTAMP(3) - INTERVAL \(CheckoutService.abandonedAfterSeconds) SECOND
+                        """, [.string(key)]).affectedRows
+                    if taken == 1 { return .claimed }
+                }
+                throw Problems.conflict("request-in-progress", "Request in progress",
+                                        "A request with this Idempotency-Key is still being processed; retry in a moment.")
+            }
+            throw Problems.unavailable("The idempotency key could not be claimed; retry shortly.")
+        }
+    }
+
+    /// After a failed checkout: a client error is stored for replay; anything
+    /// else frees the key so that a retry runs again.
+    func settle(_ key: String, error: Error) {
+        _ = try? pool.withConnection { c in
+            if let problem = error as? HTTPError, (400..<500).contains(problem.status.code) {
+                let response = problem.response
+                try c.execute("""
+                    UPDATE idempotency_keys SET state = 'done', status_code = ?, response_body = ?, updated_at = UTC_TIMESTAMP(3)
+                    WHERE idem_key = ? AND state = 'processing'
+                    """, [.int(Int64(problem.status.code)), .bytes(response.body), .string(key)])
+            } else {
+                try c.execute("DELETE FROM idempotency_keys WHERE idem_key = ? AND state = 'processing'", [.string(key)])
+            }
+        }
+    }
+
+    /// Deletes keys older than the 24 hours they are promised for (with an hour's margin), a batch at a time.
+    func pruneKeys() throws -> UInt64 {
+        try pool.withConnection { c in
+            try c.execute("DELETE FROM idempotency_keys WHERE created_at < UTC_TIMESTAMP(3) - INTERVAL 25 HOUR LIMIT 1000").affectedRows
+        }
+    }
+
+    static func validKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= 255 && key.utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7E }
+    }
+}

@@ -1,0 +1,144 @@
+import HTTPServer
+import JSON
+
+/// Reads a JSON object member by member, collecting every problem with a
+/// field path (`shippingAddress.country`) so one 422 names them all.
+/// Unknown members are ignored; wrong types and bad values are errors.
+struct JSONBody {
+    private let members: [(String, JSONValue)]
+    private let path: String
+    private(set) var errors: [FieldError] = []
+
+    /// Parses a request body: 415 unless it is JSON, 400 unless it parses, 422 unless it is an object.
+    static func parse(_ request: HTTPRequest) throws(HTTPError) -> JSONBody {
+        try requireJSONContentType(request)
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(request.body)
+        } catch {
+            throw HTTPError(.badRequest, "The body is not valid JSON: \(error).", type: "/problems/malformed-json", title: "Malformed JSON")
+        }
+        guard case .object(let members) = value else {
+            throw Problems.validation([FieldError(field: "(body)", message: "must be a JSON object")])
+        }
+        return JSONBody(members: members, path: "")
+    }
+
+    static func requireJSONContentType(_ request: HTTPRequest) throws(HTTPError) {
+        guard let contentType = request.headers["content-type"] else {
+            throw HTTPError(.unsupportedMediaType, "Send the body as JSON with Content-Type: application/json.",
+                            headers: HTTPHeaders([("Accept", "application/json")]))
+        }
+        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: " ").lowercased() }
+        let mediaType = parts.first ?? ""
+        let charsetOK = parts.dropFirst().allSatisfy { param in
+            !param.hasPrefix("charset=") || ["charset=utf-8", "charset=\"utf-8\"", "charset=utf8"].contains(param)
+        }
+        guard mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json")), charsetOK else {
+            throw HTTPError(.unsupportedMediaType, "Content-Type \(contentType) is not accepted; send application/json (UTF-8).",
+                            headers: HTTPHeaders([("Accept", "application/json")]))
+        }
+    }
+
+    private init(members: [(String, JSONValue)], path: String) {
+        self.members = members
+        self.path = path
+    }
+
+    private func fieldName(_ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }
+    private func value(_ name: String) -> JSONValue? { members.first { $0.0 == name }?.1 }
+    func has(_ name: String) -> Bool { value(name) != nil }
+
+    mutating func fail(_ name: String, _ message: String) {
+        errors.append(FieldError(field: fieldName(name), message: message))
+    }
+
+    /// A string, trimmed of surrounding whitespace, of `length` characters; nil (after noting an error) otherwise.
+    /// `null` counts as absent when `nullable`.
+    mutating func string(_ name: String, required: Bool, length: ClosedRange<Int>, nullable: Bool = false) -> String? {
+        guard let raw = value(name), !(nullable && raw == .null) else {
+            if required { fail(name, "is required") }
+            return nil
+        }
+        guard case .string(let s) = raw else {
+            fail(name, "must be a string")
+            return nil
+        }
+        let text = String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) {
+            fail(name, "must not contain control characters")
+            return nil
+        }
+        guard length.contains(text.count) else {
+            fail(name, length.lowerBound == length.upperBound ? "must be \(length.lowerBound) characters"
+                 : text.count < length.lowerBound ? (length.lowerBound == 1 ? "must not be empty" : "must be at least \(length.lowerBound) characters")
+                 : "must be at most \(length.upperBound) characters")
+            return nil
+        }
+        return text
+    }
+
+    /// An integer in `range` (JSON numbers with a fraction or exponent are refused).
+    mutating func int(_ name: String, required: Bool, range: ClosedRange<Int>) -> Int? {
+        guard let raw = value(name) else {
+            if required { fail(name, "is required") }
+            return nil
+        }
+        switch raw {
+        case .int(let v) where v >= Int64(range.lowerBound) && v <= Int64(range.upperBound):
+            return Int(v)
+        case .int, .double:
+            if case .double(let d) = raw, d.rounded() != d {
+                fail(name, "must be a whole number")
+            } else {
+                fail(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return nil
+        default:
+            fail(name, "must be a number")
+            return nil
+        }
+    }
+
+    mutating func bool(_ name: String) -> Bool? {
+        guard let raw = value(name) else { return nil }
+        guard case .bool(let b) = raw else {
+            fail(name, "must be true or false")
+            return nil
+        }
+        return b
+    }
+
+    /// A nested object, read with its own errors merged into this one's by `finishNested`.
+    mutating func object(_ name: String, required: Bool) -> JSONBody? {
+        guard let raw = value(name) else {
+            if required { fail(name, "is required") }
+            return nil
+        }
+        guard case .object(let members) = raw else {
+            fail(name, "must be an object")
+            return nil
+        }
+        return JSONBody(members: members, path: fieldName(name))
+    }
+
+    mutating func merge(_ nested: JSONBody) { errors += nested.errors }
+
+    /// Throws the 422 naming every problem found, if any.
+    func finish() throws(HTTPError) {
+        if !errors.isEmpty { throw Problems.validation(errors) }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in character: Character) -> String {
+        var s = Substring(self)
+        while s.first == character { s = s.dropFirst() }
+        while s.last == character { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in character: Character) -> String { String(self).trimmingCharacters(in: character) }
+}

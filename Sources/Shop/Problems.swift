@@ -1,0 +1,48 @@
+import HTTPServer
+import JSON
+import MySQL
+
+/// The problem documents the shop API answers with. Types are relative URIs
+/// under /problems/ that name the kind of problem; plain HTTP errors use about:blank.
+enum Problems {
+    static func notFound(_ what: String) -> HTTPError {
+        HTTPError(.notFound, "No \(what).", type: "/problems/not-found", title: "Not found")
+    }
+
+    static func badParameter(_ name: String, _ message: String) -> HTTPError {
+        HTTPError(.badRequest, "Query parameter \(name) \(message).", type: "/problems/invalid-parameter", title: "Invalid query parameter",
+                  extensions: [("errors", [["field": .string(name), "message": .string(message)]])])
+    }
+
+    static func validation(_ errors: [FieldError]) -> HTTPError {
+        let summary = errors.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
+        return HTTPError(.unprocessableContent, "The request has invalid values: \(summary).", type: "/problems/validation",
+                         title: "Invalid request",
+                         extensions: [("errors", .array(errors.map { ["field": .string($0.field), "message": .string($0.message)] }))])
+    }
+
+    static func conflict(_ type: String, _ title: String, _ detail: String, _ extensions: [(String, JSONValue)] = []) -> HTTPError {
+        HTTPError(.conflict, detail, type: "/problems/\(type)", title: title, extensions: extensions)
+    }
+
+    static func unavailable(_ detail: String) -> HTTPError {
+        HTTPError(.serviceUnavailable, detail, type: "/problems/unavailable", title: "Service unavailable",
+                  headers: HTTPHeaders([("Retry-After", "1")]))
+    }
+
+    /// What a database failure means to a client: 503 when it may pass, 500 otherwise.
+    static func database(_ error: MySQLError) -> HTTPError {
+        switch error.kind {
+        case .connectionLost: return unavailable("The database is unreachable; retry shortly.")
+        case .poolExhausted: return unavailable("The database is busy; retry shortly.")
+        case .retryTransaction: return unavailable("The database is congested (lock contention); retry shortly.")
+        case .other:
+            return HTTPError(.internalServerError, "The server failed to handle this request; the request id is in the X-Request-Id header.")
+        }
+    }
+}
+
+struct FieldError: Sendable {
+    let field: String
+    let message: String
+}

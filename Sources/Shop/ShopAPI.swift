@@ -1,0 +1,240 @@
+import HTTPServer
+import JSON
+import MySQL
+import Synchronization
+
+/// The shop's HTTP API (shared/API.md): routes, admin auth, CORS, readiness,
+/// and the mapping of every failure to a problem document.
+public final class ShopAPI: Sendable {
+    public struct Options: Sendable {
+        public var adminToken: String?
+        /// Origins allowed to call from a browser; empty means no CORS headers at all.
+        public var corsAllowedOrigins: [String] = []
+        public init() {}
+    }
+
+    let pool: MySQLPool
+    let options: Options
+    let metrics: ShopMetrics
+    let isDraining: @Sendable () -> Bool
+    let logError: @Sendable (String) -> Void
+    private let readiness = Mutex<(checkedAt: Double, problem: String?)>((-1000, nil))
+
+    let catalog: Catalog
+    let carts: Carts
+    let checkout: CheckoutService
+    let orders: Orders
+
+    public init(pool: MySQLPool, options: Options, metrics: ShopMetrics, isDraining: @escaping @Sendable () -> Bool,
+                logError: @escaping @Sendable (String) -> Void) {
+        self.pool = pool
+        self.options = options
+        self.metrics = metrics
+        self.isDraining = isDraining
+        self.logError = logError
+        catalog = Catalog(pool: pool)
+        carts = Carts(pool: pool)
+        checkout = CheckoutService(pool: pool, metrics: metrics)
+        orders = Orders(pool: pool)
+    }
+
+    // MARK: - Routes
+
+    public func register(on router: Router) {
+        var patterns: [String: [HTTPMethod]] = [:]
+        func route(_ method: HTTPMethod, _ pattern: String, admin: Bool = false, _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) {
+            patterns[pattern, default: []].append(method)
+            router.add(method, pattern, .blocking) { [self] request in
+                respond(request) {
+                    if admin { try requireAdmin(request) }
+                    return try body(request)
+                }
+            }
+        }
+        let v1 = "/api/v1"
+        router.get("/readyz", .blocking) { [self] _ in ready() }
+        router.get("\(v1)/openapi.yaml", .inline) { _ in
+            HTTPResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
+        }
+
+        route(.GET, "\(v1)/categories") { [self] _ in .json(try catalog.categories()) }
+        route(.GET, "\(v1)/products") { [self] r in .json(try catalog.products(try Catalog.listQuery(r))) }
+        route(.GET, "\(v1)/products/{id}") { [self] r in .json(try catalog.product(try Catalog.productID(r))) }
+        route(.POST, "\(v1)/products", admin: true) { [self] r in
+            let (id, json) = try catalog.create(try Catalog.productFields(r, creating: true))
+            return .json(json, status: .created, headers: HTTPHeaders([("Location", "\(v1)/products/\(id)")]))
+        }
+        route(.PATCH, "\(v1)/products/{id}", admin: true) { [self] r in
+            let id = try Catalog.productID(r)
+            return .json(try catalog.update(id, try Catalog.productFields(r, creating: false)))
+        }
+        route(.DELETE, "\(v1)/products/{id}", admin: true) { [self] r in
+            try catalog.deactivate(try Catalog.productID(r))
+            return HTTPResponse(status: .noContent)
+        }
+
+        route(.POST, "\(v1)/carts") { [self] _ in
+            let (id, json) = try carts.create()
+            return .json(json, status: .created, headers: HTTPHeaders([("Location", "\(v1)/carts/\(id)")]))
+        }
+        route(.GET, "\(v1)/carts/{cartId}") { [self] r in .json(try carts.get(try Carts.cartID(r))) }
+        route(.PUT, "\(v1)/carts/{cartId}/items/{productId}") { [self] r in
+            let id = try Carts.cartID(r)
+            let product = try Catalog.productID(r, "productId")
+            let quantity = try Carts.quantity(r)
+            return .json(try carts.setLine(id, productID: product, quantity: quantity) { metrics.stockConflicts.add(1) })
+        }
+        route(.DELETE, "\(v1)/carts/{cartId}/items/{productId}") { [self] r in
+            let id = try Carts.cartID(r)
+            return .json(try carts.setLine(id, productID: try Catalog.productID(r, "productId"), quantity: 0) {})
+        }
+
+        route(.POST, "\(v1)/orders") { [self] r in try placeOrder(r) }
+        route(.GET, "\(v1)/orders", admin: true) { [self] r in .json(try orders.list(r)) }
+        route(.GET, "\(v1)/orders/{orderId}") { [self] r in .json(try orders.get(try Orders.orderID(r))) }
+        route(.POST, "\(v1)/orders/{orderId}/cancel") { [self] r in .json(try orders.cancel(try Orders.orderID(r))) }
+        route(.PATCH, "\(v1)/orders/{orderId}", admin: true) { [self] r in
+            let id = try Orders.orderID(r)
+            return .json(try orders.setStatus(id, to: try Orders.status(r)))
+        }
+
+        // CORS preflights, answered only for allowed origins.
+        for (pattern, methods) in patterns {
+            let allow = (Set(methods.map(\.rawValue)).union(methods.contains(.GET) ? ["HEAD"] : []).union(["OPTIONS"])).sorted()
+            router.add(.OPTIONS, pattern, .inline) { [self] request in preflight(request, allow: allow) }
+        }
+    }
+
+    private func placeOrder(_ request: HTTPRequest) throws -> HTTPResponse {
+        let order = try CheckoutService.parse(request)
+        guard let key = request.headers["idempotency-key"] else {
+            let (id, json) = try checkout.placeOrder(order, idempotencyKey: nil)
+            return .json(json, status: .created, headers: HTTPHeaders([("Location", "/api/v1/orders/\(id)")]))
+        }
+        guard CheckoutService.validKey(key) else {
+            throw HTTPError(.badRequest, "Idempotency-Key must be 1-255 printable ASCII characters.", type: "/problems/invalid-header",
+                            title: "Invalid header", extensions: [("errors", [["field": "Idempotency-Key", "message": "must be 1-255 printable ASCII characters"]])])
+        }
+        switch try checkout.claim(key, canonical: order.canonical) {
+        case .replay(let status, let body):
+            var headers = HTTPHeaders([("Idempotent-Replayed", "true")])
+            let json = try? JSONParser.parse(body)
+            headers.add("Content-Type", status < 300 ? "application/json" : "application/problem+json")
+            if status == 201, case .string(let id)? = json?["id"] { headers.add("Location", "/api/v1/orders/\(id)") }
+            return HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: body)
+        case .claimed:
+            do {
+                let (id, json) = try checkout.placeOrder(order, idempotencyKey: key)
+                return .json(json, status: .created, headers: HTTPHeaders([("Location", "/api/v1/orders/\(id)")]))
+            } catch {
+                checkout.settle(key, error: error)
+                throw error
+            }
+        }
+    }
+
+    /// Deletes idempotency keys past their 24 hours; returns how many (at most a batch).
+    public func pruneIdempotencyKeys() throws -> UInt64 { try checkout.pruneKeys() }
+
+    // MARK: - Cross-cutting
+
+    /// Runs a handler; maps database errors to 503/500, adds CORS headers.
+    private func respond(_ request: HTTPRequest, _ body: () throws -> HTTPResponse) -> HTTPResponse {
+        var response: HTTPResponse
+        do {
+            response = try body()
+        } catch let error as HTTPError {
+            response = error.response
+        } catch let error as MySQLError {
+            if error.kind == .other { logError("database error on \(request.method.rawValue) \(request.route): \(error)") }
+            response = Problems.database(error).response
+        } catch {
+            logError("unexpected error on \(request.method.rawValue) \(request.route): \(error)")
+            response = HTTPError(.internalServerError, "The server failed to handle this request; the request id is in the X-Request-Id header.").response
+        }
+        addCORS(request, &response)
+        return response
+    }
+
+    private func allowedOrigin(_ request: HTTPRequest) -> String? {
+        guard !options.corsAllowedOrigins.isEmpty, let origin = request.headers["origin"] else { return nil }
+        if options.corsAllowedOrigins.contains("*") { return "*" }
+        return options.corsAllowedOrigins.contains(origin) ? origin : nil
+    }
+
+    private func addCORS(_ request: HTTPRequest, _ response: inout HTTPResponse) {
+        guard !options.corsAllowedOrigins.isEmpty else { return }
+        response.headers.add("Vary", "Origin")
+        guard let origin = allowedOrigin(request) else { return }
+        response.headers.set("Access-Control-Allow-Origin", origin)
+        response.headers.set("Access-Control-Expose-Headers", "Location, X-Request-Id, Retry-After, Idempotent-Replayed")
+    }
+
+    private func preflight(_ request: HTTPRequest, allow: [String]) -> HTTPResponse {
+        var response = HTTPResponse(status: .noContent, headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
+        addCORS(request, &response)
+        if allowedOrigin(request) != nil {
+            response.headers.set("Access-Control-Allow-Methods", allow.joined(separator: ", "))
+            response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id")
+            response.headers.set("Access-Control-Max-Age", "600")
+        }
+        return response
+    }
+
+    /// Bearer token, compared in constant time; 401 when missing, wrong, or none is configured.
+    private func requireAdmin(_ request: HTTPRequest) throws {
+        let challenge = HTTPHeaders([("WWW-Authenticate", "Bearer realm=\"storefront-admin\"")])
+        guard let token = options.adminToken else {
+            throw HTTPError(.unauthorized, "Admin calls are disabled: the server has no ADMIN_TOKEN configured.", headers: challenge)
+        }
+        let header = request.headers["authorization"] ?? ""
+        let prefix = "bearer "
+        guard header.count > prefix.count, header.prefix(prefix.count).lowercased() == prefix,
+              ShopAPI.constantTimeEquals(Array(header.utf8.dropFirst(prefix.count)), Array(token.utf8))
+        else {
+            throw HTTPError(.unauthorized, "This call needs Authorization: Bearer <admin token>.", headers: challenge)
+        }
+    }
+
+    static func constantTimeEquals(_ given: [UInt8], _ expected: [UInt8]) -> Bool {
+        guard !expected.isEmpty else { return false }
+        var difference = UInt8(given.count == expected.count ? 0 : 1)
+        for (i, byte) in given.enumerated() { difference |= byte ^ expected[i % expected.count] }
+        return difference == 0
+    }
+
+    // MARK: - Readiness
+
+    /// 200 when a pooled connection answers and the schema is this binary's; the
+    /// database check is cached for a second so that frequent probes stay cheap.
+    private func ready() -> HTTPResponse {
+        if isDraining() {
+            return .json(["status": "draining", "checks": ["shutdown": "draining"]], status: .serviceUnavailable,
+                         headers: HTTPHeaders([("Retry-After", "5")]))
+        }
+        let now = MySQLConnection.monotonicNow()
+        let cached = readiness.withLock { $0 }
+        var problem = cached.problem
+        if now - cached.checkedAt > 1 {
+            problem = checkDatabase()
+            readiness.withLock { $0 = (now, problem) }
+        }
+        if let problem {
+            return .json(["status": "unavailable", "checks": ["database": .string(problem)]], status: .serviceUnavailable,
+                         headers: HTTPHeaders([("Retry-After", "1")]))
+        }
+        return .json(["status": "ok", "checks": ["database": "ok", "schema": .int(Schema.latestVersion)]])
+    }
+
+    private func checkDatabase() -> String? {
+        do {
+            let version = try pool.withConnection { try MySQLMigrator.currentVersion($0) }
+            guard version == Schema.latestVersion else {
+                return "schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): run storefront migrate"
+            }
+            return nil
+        } catch {
+            return "database unavailable: \(error)"
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import MySQL
+import Shop
+
+/// The database side of the settings, shared by serve, migrate and seed.
+extension Settings {
+    var mysqlConfiguration: MySQLConfiguration {
+        var c = MySQLConfiguration(host: dbHost, port: dbPort, user: dbUser, password: dbPassword, database: dbName)
+        c.tls = MySQLConfiguration.TLS(name: dbTLS) ?? .preferred
+        return c
+    }
+
+    func makePool(onAcquire: (@Sendable (Double) -> Void)? = nil) -> MySQLPool {
+        var options = MySQLPool.Options()
+        options.size = dbPoolSize
+        return MySQLPool(configuration: mysqlConfiguration, options: options, onAcquire: onAcquire)
+    }
+}
+
+/// `storefront migrate` and `storefront seed`.
+enum DatabaseCommands {
+    static func migrate(_ settings: Settings, logger: Logger) -> Int32 {
+        MySQLLibrary.initialize()
+        do {
+            let applied = try settings.makePool().withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+            logger.log(.info, applied.isEmpty ? "schema is up to date (version \(Schema.latestVersion))"
+                       : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema is at version \(Schema.latestVersion)")
+            return 0
+        } catch {
+            logger.log(.error, "migration failed on \(settings.dbHost):\(settings.dbPort)/\(settings.dbName): \(error)")
+            return 1
+        }
+    }
+
+    static func seed(_ settings: Settings, arguments: [String], logger: Logger) -> Int32 {
+        var products: Int?
+        if let i = arguments.firstIndex(of: "--products") {
+            guard i + 1 < arguments.count, let n = Int(arguments[i + 1]), (1...10_000_000).contains(n) else {
+                printError("storefront seed: --products needs a number from 1 to 10000000, e.g. --products 10000")
+                return 2
+            }
+            products = n
+        }
+        MySQLLibrary.initialize()
+        let pool = settings.makePool()
+        do {
+            try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+            if let products {
+                logger.log(.warning, "replacing the catalog with \(products) generated products (carts, orders and idempotency keys are deleted)")
+                try Seeder.seedGenerated(pool, count: products) { done in
+                    if done % 100_000 == 0 || done == products { logger.log(.info, "seeded \(done) of \(products) products") }
+                }
+            } else {
+                let added = try Seeder.seedDemo(pool)
+                logger.log(.info, added > 0 ? "loaded the demo catalog (\(added) products)" : "the catalog already has products; nothing to seed")
+            }
+            return 0
+        } catch {
+            logger.log(.error, "seeding failed on \(settings.dbHost):\(settings.dbPort)/\(settings.dbName): \(error)")
+            return 1
+        }
+    }
+}
