@@ -2,6 +2,7 @@
 import os
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -24,11 +25,14 @@ class Server:
                        "LOG_FORMAT": "json", "EVENT_LOOPS": "2"}
         environment.update({k: v for k, v in os.environ.items() if k.startswith("DB_")})
         environment.update(env or {})
-        self.process = subprocess.Popen([BIN, *args], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Files, not pipes: a pipe nobody reads fills up and blocks the server's logging.
+        self.stdout = tempfile.TemporaryFile()
+        self.stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen([BIN, *args], env=environment, stdout=self.stdout, stderr=self.stderr)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"storefront exited with {self.process.returncode}: {self.process.stderr.read().decode()}")
+                raise RuntimeError(f"storefront exited with {self.process.returncode}: {self.output()[1]}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return
@@ -51,8 +55,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        out, err = self.process.communicate()
-        return out.decode(), err.decode()
+        return self.output()
+
+    def output(self):
+        """(stdout, stderr) so far."""
+        texts = []
+        for f in (self.stdout, self.stderr):
+            f.seek(0)
+            texts.append(f.read().decode(errors="replace"))
+        return tuple(texts)
 
 
 @pytest.fixture
@@ -109,3 +120,50 @@ class Conn:
                     return True
         except ConnectionResetError:
             return True
+
+
+ADMIN_TOKEN = "blackbox-admin-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def api():
+    """A storefront with an admin token, against the test database (DB_* from scripts/test)."""
+    if "DB_HOST" not in os.environ:
+        pytest.fail("DB_HOST is not set: run these through scripts/test, which starts a database")
+    s = Server(env={"ADMIN_TOKEN": ADMIN_TOKEN, "DB_POOL_SIZE": "8"})
+    yield s
+    s.stop()
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def unique(prefix="T"):
+    import uuid
+    return f"{prefix}-{uuid.uuid4().hex[:12].upper()}"
+
+
+def make_product(api, **fields):
+    import requests
+    body = {"sku": unique(), "name": "Test Product", "description": "for tests", "category": "testing",
+            "priceCents": 1000, "stock": 10}
+    body.update(fields)
+    r = requests.post(api.url + "/api/v1/products", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def make_cart(api, lines=()):
+    import requests
+    r = requests.post(api.url + "/api/v1/carts")
+    assert r.status_code == 201, r.text
+    cart = r.json()
+    for product_id, quantity in lines:
+        r = requests.put(f"{api.url}/api/v1/carts/{cart['id']}/items/{product_id}", json={"quantity": quantity})
+        assert r.status_code == 200, r.text
+    return cart["id"]
+
+
+def order_body(cart_id, email="ada@example.com"):
+    return {"cartId": cart_id, "customer": {"email": email, "name": "Ada Lovelace"},
+            "shippingAddress": {"line1": "12 Analytical Row", "city": "London", "postalCode": "N1 9GU", "country": "GB"}}

@@ -1,0 +1,349 @@
+"""Shop API v1 against the contract (shared/API.md), over HTTP, with a real database."""
+import concurrent.futures
+import json
+import threading
+import uuid
+
+import requests
+
+from conftest import ADMIN, make_cart, make_product, order_body, unique
+
+
+def problem(r, status):
+    assert r.status_code == status, f"{r.status_code} {r.text}"
+    assert r.headers["Content-Type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["type"] and "detail" in body
+    return body
+
+
+# --- catalog -------------------------------------------------------------------
+
+def test_categories_have_counts(api):
+    make_product(api, category="cat-counts")
+    items = requests.get(api.url + "/api/v1/categories").json()["items"]
+    mine = [c for c in items if c["slug"] == "cat-counts"]
+    assert mine and mine[0]["productCount"] >= 1 and mine[0]["name"] == "Cat Counts"
+
+
+def test_product_shape_and_lookup(api):
+    p = make_product(api, imageUrl="/images/x.svg")
+    for field in ["id", "sku", "name", "description", "category", "priceCents", "currency", "stock", "imageUrl", "createdAt", "updatedAt"]:
+        assert field in p
+    assert p["currency"] == "USD" and p["createdAt"].endswith("Z")
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["sku"] == p["sku"]
+    problem(requests.get(f"{api.url}/api/v1/products/999999999"), 404)
+    problem(requests.get(f"{api.url}/api/v1/products/abc"), 404)
+
+
+def test_listing_filters_sorts_and_pages(api):
+    category = "list-" + uuid.uuid4().hex[:8]
+    prices = [500, 100, 300, 300, 200, 900, 700]
+    ids = [make_product(api, category=category, priceCents=p, name=f"Item {chr(71 - i)}")["id"] for i, p in enumerate(prices)]
+    base = f"{api.url}/api/v1/products?category={category}"
+
+    page = requests.get(base + "&sort=price&limit=3").json()
+    assert page["total"] == 7 and page["limit"] == 3 and page["offset"] == 0
+    # Consecutive pages never overlap or skip, ties broken by id.
+    seen = []
+    for offset in range(0, 7, 3):
+        seen += [p["id"] for p in requests.get(base + f"&sort=price&limit=3&offset={offset}").json()["items"]]
+    expected = [i for _, i in sorted(zip(prices, ids))]
+    assert seen == expected
+    desc = [p["priceCents"] for p in requests.get(base + "&sort=-price").json()["items"]]
+    assert desc == sorted(prices, reverse=True)
+    names = [p["name"] for p in requests.get(base + "&sort=name").json()["items"]]
+    assert names == sorted(names)
+    newest = [p["id"] for p in requests.get(base + "&sort=newest").json()["items"]]
+    assert newest == sorted(ids, reverse=True)
+    # Price bounds are inclusive.
+    ranged = requests.get(base + "&minPrice=200&maxPrice=500").json()
+    assert sorted(p["priceCents"] for p in ranged["items"]) == [200, 300, 300, 500] and ranged["total"] == 4
+
+
+def test_text_search_is_case_insensitive_and_literal(api):
+    tag = uuid.uuid4().hex[:8]
+    a = make_product(api, name=f"Wild 100% Wool {tag}")
+    b = make_product(api, name=f"Wild 1000 Wool {tag}")
+    c = make_product(api, name=f"snake_case back\\slash {tag}")
+    def search(q):
+        return {p["id"] for p in requests.get(api.url + "/api/v1/products", params={"q": q, "limit": 100}).json()["items"]}
+    assert search(f"WILD 100% WOOL {tag}".lower().upper()) == {a["id"]}
+    assert search(f"100% wool {tag}") == {a["id"]}
+    assert search(f"snake_case back\\slash {tag}") == {c["id"]}
+    assert search(f"e_c") & {a["id"], b["id"]} == set()
+
+
+def test_bad_query_parameters_are_400(api):
+    for query in ["limit=0", "limit=101", "limit=abc", "offset=-1", "sort=cheapest", "minPrice=-5", "minPrice=10&maxPrice=5",
+                  "limit=1&limit=2", "maxPrice=1e3"]:
+        problem(requests.get(f"{api.url}/api/v1/products?{query}"), 400)
+    # requests would re-encode a bad escape, so send this one raw.
+    with api.connect() as conn:
+        conn.sendall(b"GET /api/v1/products?q=%zz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert conn.read_response()[0] == 400
+
+
+def test_listing_shows_only_active_products(api):
+    p = make_product(api)
+    assert requests.delete(f"{api.url}/api/v1/products/{p['id']}", headers=ADMIN).status_code == 204
+    problem(requests.get(f"{api.url}/api/v1/products/{p['id']}"), 404)
+    listed = requests.get(api.url + "/api/v1/products", params={"q": p["sku"]}).json()
+    assert listed["items"] == []
+
+
+# --- admin ---------------------------------------------------------------------
+
+def test_admin_calls_need_the_token(api):
+    for headers in [{}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": "Basic abc"}]:
+        r = requests.post(api.url + "/api/v1/products", json={}, headers=headers)
+        problem(r, 401)
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    problem(requests.get(api.url + "/api/v1/orders"), 401)
+
+
+def test_create_patch_delete_product(api):
+    sku = unique()
+    r = requests.post(api.url + "/api/v1/products", headers=ADMIN,
+                      json={"sku": sku, "name": "Lamp", "category": "home-goods", "priceCents": 4500, "stock": 3})
+    assert r.status_code == 201 and r.headers["Location"] == f"/api/v1/products/{r.json()['id']}"
+    pid = r.json()["id"]
+    problem(requests.post(api.url + "/api/v1/products", headers=ADMIN,
+                          json={"sku": sku, "name": "Again", "category": "home-goods", "priceCents": 1, "stock": 1}), 409)
+    patched = requests.patch(f"{api.url}/api/v1/products/{pid}", headers=ADMIN, json={"priceCents": 3900, "stock": 8, "unknown": 1})
+    assert patched.status_code == 200 and patched.json()["priceCents"] == 3900 and patched.json()["stock"] == 8
+    problem(requests.patch(f"{api.url}/api/v1/products/999999999", headers=ADMIN, json={"stock": 1}), 404)
+    assert requests.delete(f"{api.url}/api/v1/products/{pid}", headers=ADMIN).status_code == 204
+    problem(requests.delete(f"{api.url}/api/v1/products/999999999", headers=ADMIN), 404)
+
+
+def test_product_validation_names_every_bad_field(api):
+    body = problem(requests.post(api.url + "/api/v1/products", headers=ADMIN,
+                                 json={"sku": "bad sku!", "name": "", "category": "Not A Slug", "priceCents": -1, "stock": 1.5}), 422)
+    fields = {e["field"] for e in body["errors"]}
+    assert {"sku", "name", "category", "priceCents", "stock"} <= fields
+
+
+# --- carts ---------------------------------------------------------------------
+
+def test_cart_lines_and_totals(api):
+    p1 = make_product(api, priceCents=1250, stock=5)
+    p2 = make_product(api, priceCents=999, stock=5)
+    r = requests.post(api.url + "/api/v1/carts")
+    assert r.status_code == 201 and r.headers["Location"].endswith(r.json()["id"])
+    cart = r.json()
+    assert cart["status"] == "open" and cart["items"] == [] and cart["subtotalCents"] == 0
+    assert len(cart["id"]) >= 22
+    url = f"{api.url}/api/v1/carts/{cart['id']}"
+    requests.put(f"{url}/items/{p1['id']}", json={"quantity": 2})
+    c = requests.put(f"{url}/items/{p2['id']}", json={"quantity": 3}).json()
+    assert c["itemCount"] == 5 and c["subtotalCents"] == 2 * 1250 + 3 * 999
+    assert [(i["productId"], i["lineTotalCents"]) for i in c["items"]] == [(p1["id"], 2500), (p2["id"], 2997)]
+    c = requests.put(f"{url}/items/{p1['id']}", json={"quantity": 0}).json()
+    assert [i["productId"] for i in c["items"]] == [p2["id"]]
+    c = requests.delete(f"{url}/items/{p2['id']}")
+    assert c.status_code == 200 and c.json()["items"] == []
+
+
+def test_cart_line_errors(api):
+    p = make_product(api, stock=3)
+    cart = make_cart(api)
+    url = f"{api.url}/api/v1/carts/{cart}/items/{p['id']}"
+    body = problem(requests.put(url, json={"quantity": 4}), 409)
+    assert body["items"] == [{"productId": p["id"], "requested": 4, "available": 3}]
+    for bad in [{"quantity": 101}, {"quantity": -1}, {"quantity": "2"}, {"quantity": 1.5}, {}, {"quantity": None},
+                {"quantity": 99999999999999999999}]:
+        problem(requests.put(url, json=bad), 422)
+    problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/999999999", json={"quantity": 1}), 404)
+    problem(requests.put(f"{api.url}/api/v1/carts/AAAAAAAAAAAAAAAAAAAAAA/items/{p['id']}", json={"quantity": 1}), 404)
+    problem(requests.get(f"{api.url}/api/v1/carts/not-a-cart"), 404)
+
+
+def test_body_framing_errors(api):
+    cart = make_cart(api)
+    p = make_product(api)
+    url = f"{api.url}/api/v1/carts/{cart}/items/{p['id']}"
+    problem(requests.put(url, data='{"quantity": 1}'), 415)
+    problem(requests.put(url, data='{"quantity": 1}', headers={"Content-Type": "text/plain"}), 415)
+    problem(requests.put(url, data='{"quantity": 1', headers={"Content-Type": "application/json"}), 400)
+    problem(requests.put(url, data='{"quantity": 1, "quantity": 100}', headers={"Content-Type": "application/json"}), 400)
+    problem(requests.put(url, data='[1]', headers={"Content-Type": "application/json"}), 422)
+    problem(requests.put(url, data=b'{"quantity": 1' + b' ' * (1024 * 1024), headers={"Content-Type": "application/json"}), 413)
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["items"] == []
+
+
+# --- checkout and orders -------------------------------------------------------
+
+def test_checkout_snapshots_prices_and_takes_stock(api):
+    p = make_product(api, priceCents=2000, stock=5)
+    cart = make_cart(api, [(p["id"], 2)])
+    r = requests.post(api.url + "/api/v1/orders", json=order_body(cart))
+    assert r.status_code == 201, r.text
+    order = r.json()
+    assert r.headers["Location"] == f"/api/v1/orders/{order['id']}"
+    assert order["status"] == "pending" and order["totalCents"] == 4000 and order["itemCount"] == 2
+    assert order["customer"] == {"email": "ada@example.com", "name": "Ada Lovelace"}
+    assert order["shippingAddress"]["country"] == "GB"
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 3
+    requests.patch(f"{api.url}/api/v1/products/{p['id']}", headers=ADMIN, json={"priceCents": 9999})
+    again = requests.get(f"{api.url}/api/v1/orders/{order['id']}").json()
+    assert again["items"][0]["unitPriceCents"] == 2000 and again["totalCents"] == 4000
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["status"] == "ordered"
+    problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/{p['id']}", json={"quantity": 1}), 409)
+    problem(requests.post(api.url + "/api/v1/orders", json=order_body(cart)), 409)
+
+
+def test_checkout_all_or_nothing(api):
+    plenty = make_product(api, stock=10)
+    scarce = make_product(api, stock=2)
+    cart = make_cart(api, [(plenty["id"], 3), (scarce["id"], 2)])
+    requests.patch(f"{api.url}/api/v1/products/{scarce['id']}", headers=ADMIN, json={"stock": 1})
+    body = problem(requests.post(api.url + "/api/v1/orders", json=order_body(cart)), 409)
+    assert body["items"] == [{"productId": scarce["id"], "requested": 2, "available": 1}]
+    assert requests.get(f"{api.url}/api/v1/products/{plenty['id']}").json()["stock"] == 10
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["status"] == "open"
+
+
+def test_checkout_validation(api):
+    problem(requests.post(api.url + "/api/v1/orders", json=order_body(make_cart(api))), 422)  # empty cart
+    problem(requests.post(api.url + "/api/v1/orders", json=order_body("AAAAAAAAAAAAAAAAAAAAAA")), 404)
+    cart = make_cart(api, [(make_product(api)["id"], 1)])
+    bad = order_body(cart, email="not-an-email")
+    bad["shippingAddress"]["country"] = "XX"
+    del bad["shippingAddress"]["city"]
+    fields = {e["field"] for e in problem(requests.post(api.url + "/api/v1/orders", json=bad), 422)["errors"]}
+    assert fields == {"customer.email", "shippingAddress.country", "shippingAddress.city"}
+
+
+def test_cancel_restores_stock_exactly_once(api):
+    p = make_product(api, stock=4)
+    order = requests.post(api.url + "/api/v1/orders", json=order_body(make_cart(api, [(p["id"], 3)]))).json()
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 1
+    # Two cancels at once: exactly one restocks.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(lambda _: requests.post(f"{api.url}/api/v1/orders/{order['id']}/cancel").status_code, range(4)))
+    assert statuses == [200, 409, 409, 409]
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 4
+    assert requests.get(f"{api.url}/api/v1/orders/{order['id']}").json()["status"] == "cancelled"
+
+
+def test_admin_status_moves(api):
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    order = requests.post(api.url + "/api/v1/orders", json=order_body(make_cart(api, [(make_product(api)["id"], 1)]), email=email)).json()
+    url = f"{api.url}/api/v1/orders/{order['id']}"
+    problem(requests.patch(url, headers=ADMIN, json={"status": "shipped"}), 409)  # skipping paid
+    problem(requests.patch(url, headers=ADMIN, json={"status": "lost"}), 422)
+    for status in ["paid", "shipped", "delivered"]:
+        r = requests.patch(url, headers=ADMIN, json={"status": status})
+        assert r.status_code == 200 and r.json()["status"] == status
+    problem(requests.patch(url, headers=ADMIN, json={"status": "pending"}), 409)
+    problem(requests.post(url + "/cancel"), 409)
+    listed = requests.get(api.url + "/api/v1/orders", headers=ADMIN, params={"email": email}).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == order["id"]
+    assert requests.get(api.url + "/api/v1/orders", headers=ADMIN, params={"email": email, "status": "pending"}).json()["total"] == 0
+
+
+# --- concurrency ---------------------------------------------------------------
+
+def test_no_overselling_under_concurrent_checkouts(api):
+    p = make_product(api, stock=10)
+    carts = [make_cart(api, [(p["id"], 1)]) for _ in range(50)]
+    barrier = threading.Barrier(50)
+
+    def checkout(cart):
+        barrier.wait()
+        return requests.post(api.url + "/api/v1/orders", json=order_body(cart))
+
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        responses = list(pool.map(checkout, carts))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 10, statuses
+    assert statuses.count(409) == 40, statuses
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 0
+    sold = sum(line["quantity"] for r in responses if r.status_code == 201 for line in r.json()["items"])
+    assert sold == 10
+
+
+def test_idempotent_checkout(api):
+    p = make_product(api, stock=5)
+    cart = make_cart(api, [(p["id"], 1)])
+    key = {"Idempotency-Key": "idem-" + uuid.uuid4().hex}
+    first = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+    assert first.status_code == 201
+    # Same request, other whitespace and member order: replayed, nothing new created.
+    text = json.dumps(dict(reversed(list(order_body(cart).items()))), indent=2)
+    second = requests.post(api.url + "/api/v1/orders", data=text, headers={**key, "Content-Type": "application/json"})
+    assert second.status_code == 201 and second.headers["Idempotent-Replayed"] == "true"
+    assert second.content == first.content and second.headers["Location"] == first.headers["Location"]
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 4
+    problem(requests.post(api.url + "/api/v1/orders", json=order_body(cart, email="other@example.com"), headers=key), 422)
+    problem(requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": "x" * 256}), 400)
+
+
+def test_idempotent_failure_is_replayed_too(api):
+    cart = make_cart(api)  # empty: 422
+    key = {"Idempotency-Key": "idem-" + uuid.uuid4().hex}
+    a = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+    b = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+    assert a.status_code == b.status_code == 422 and a.content == b.content and b.headers["Idempotent-Replayed"] == "true"
+
+
+def test_concurrent_duplicates_create_exactly_one_order(api):
+    p = make_product(api, stock=50)
+    cart = make_cart(api, [(p["id"], 1)])
+    key = {"Idempotency-Key": "idem-" + uuid.uuid4().hex}
+    barrier = threading.Barrier(10)
+
+    def post(_):
+        barrier.wait()
+        return requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(post, range(10)))
+    created = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created) == 1
+    assert all(r.status_code in (201, 409) for r in responses), [r.status_code for r in responses]
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 49
+
+
+# --- hostile input -------------------------------------------------------------
+
+def test_hostile_inputs_get_4xx_and_change_nothing(api):
+    p = make_product(api, stock=7)
+    cart = make_cart(api, [(p["id"], 1)])
+    before = requests.get(f"{api.url}/api/v1/carts/{cart}").json()
+    url = f"{api.url}/api/v1/carts/{cart}/items/{p['id']}"
+    hostile = ['{"quantity": 1e309}', '{"quantity": -99999999999999999999999}', '{"quantity": "1; DROP TABLE carts"}',
+               '{"quantity": [1]}', '{"quantity": {"$gt": 0}}', '{"quantity": true}', '{"quantity": 1, "quantity": 2}',
+               '{"quantity": 0x10}', '{"quantity": NaN}', '"\\u0000"', '{"quantity": "' + "x" * 10240 + '"}']
+    for body in hostile:
+        r = requests.put(url, data=body, headers={"Content-Type": "application/json"})
+        assert 400 <= r.status_code < 500, (body[:40], r.status_code)
+        assert r.headers["Content-Type"] == "application/problem+json"
+    long_name = {"sku": unique(), "name": "x" * 10240, "category": "testing", "priceCents": 1, "stock": 1}
+    problem(requests.post(api.url + "/api/v1/products", json=long_name, headers=ADMIN), 422)
+    sqlish = order_body(cart, email="a@b.co")
+    sqlish["customer"]["name"] = "Robert'); DROP TABLE orders;-- 😀 Ünïcödé"
+    sqlish["shippingAddress"]["line1"] = "\u0000"
+    problem(requests.post(api.url + "/api/v1/orders", json=sqlish), 422)
+    r = requests.get(api.url + "/api/v1/products", params={"q": "' OR 1=1 --"})
+    assert r.status_code == 200 and r.json()["items"] == []
+    after = requests.get(f"{api.url}/api/v1/carts/{cart}").json()
+    assert after["items"] == before["items"] and after["status"] == "open"
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 7
+
+
+def test_unicode_is_stored_verbatim(api):
+    name = "Ünïcödé café ☕ 日本語 😀"
+    p = make_product(api, name=name, description="It's \"quoted\" and back\\slashed; DROP TABLE products;")
+    got = requests.get(f"{api.url}/api/v1/products/{p['id']}").json()
+    assert got["name"] == name and got["description"].endswith("DROP TABLE products;")
+
+
+def test_every_response_has_a_request_id_and_head_works(api):
+    for r in [requests.get(api.url + "/api/v1/categories"), requests.get(api.url + "/api/v1/nope"),
+              requests.head(api.url + "/api/v1/products"), requests.delete(api.url + "/api/v1/categories")]:
+        assert r.headers.get("X-Request-Id")
+    r = requests.delete(api.url + "/api/v1/categories")
+    problem(r, 405)
+    assert "GET" in r.headers["Allow"]
