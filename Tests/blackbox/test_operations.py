@@ -1,0 +1,230 @@
+"""What a platform engineer relies on: probes, outages, draining, metrics, logs, CORS."""
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import ADMIN, ADMIN_TOKEN, BIN, Server, make_cart, make_product, order_body
+
+
+class CuttableProxy:
+    """A TCP proxy in front of the database that a test can cut and restore,
+    like a database that goes away and comes back."""
+
+    def __init__(self, target_host, target_port):
+        self.target = (target_host, target_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.listener.listen(64)
+        self.up = True
+        self.connections = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.connections += [client, server]
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, a, b):
+        try:
+            while True:
+                readable, _, _ = select.select([a, b], [], [], 1)
+                for s in readable:
+                    data = s.recv(65536)
+                    if not data:
+                        raise OSError("closed")
+                    (b if s is a else a).sendall(data)
+        except OSError:
+            pass
+        finally:
+            a.close()
+            b.close()
+
+    def cut(self):
+        """Every connection reset; new ones refused until restore()."""
+        self.up = False
+        with self.lock:
+            for s in self.connections:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    s.close()
+                except OSError:
+                    pass
+            self.connections = []
+
+    def restore(self):
+        self.up = True
+
+
+def wait_for(predicate, timeout=15, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def test_health_and_readiness(api):
+    assert requests.get(api.url + "/healthz").json() == {"status": "ok"}
+    r = requests.get(api.url + "/readyz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_database_outage_gives_503_and_recovers_by_itself():
+    proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+    s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1"})
+    try:
+        assert requests.get(s.url + "/api/v1/categories").status_code == 200
+        proxy.cut()
+        start = time.time()
+        r = requests.get(s.url + "/api/v1/categories", timeout=10)
+        assert r.status_code == 503 and r.headers["Retry-After"] and r.headers["Content-Type"] == "application/problem+json"
+        assert time.time() - start < 5, "a database outage must not make requests hang"
+        assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 503)
+        assert requests.get(s.url + "/healthz").status_code == 200, "liveness must not depend on the database"
+        for _ in range(5):
+            assert requests.get(s.url + "/api/v1/products", timeout=10).status_code == 503
+        proxy.restore()
+        assert wait_for(lambda: requests.get(s.url + "/api/v1/categories").status_code == 200), "did not recover"
+        assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200)
+    finally:
+        s.stop()
+
+
+def mariadb(*sql):
+    env = dict(os.environ, MYSQL_PWD=os.environ["DB_PASSWORD"])
+    subprocess.run(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
+                    "-e", ";".join(sql)], env=env, check=True)
+
+
+def test_readiness_names_a_missing_schema_until_migrated():
+    database = "storefront_ops_" + uuid.uuid4().hex[:8]
+    mariadb(f"CREATE DATABASE {database}")
+    s = Server(env={"DB_NAME": database, "MIGRATE_ON_START": "false"})
+    try:
+        r = requests.get(s.url + "/readyz")
+        assert r.status_code == 503 and "schema" in r.json()["checks"]["database"]
+        env = dict(os.environ, DB_NAME=database)
+        assert subprocess.run([BIN, "migrate"], env=env, capture_output=True, timeout=60).returncode == 0
+        assert subprocess.run([BIN, "migrate"], env=env, capture_output=True, timeout=60).returncode == 0  # a no-op the second time
+        assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200)
+    finally:
+        s.stop()
+        mariadb(f"DROP DATABASE {database}")
+
+
+def test_sigterm_drains_under_load_without_failing_accepted_requests(api):
+    product = make_product(api)
+    s = Server(env={"SHUTDOWN_DELAY_SECONDS": "1.5"})
+    failures, successes = [], []
+    stop = threading.Event()
+
+    def load():
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                r = session.get(f"{s.url}/api/v1/products/{product['id']}", timeout=10)
+                (successes if r.status_code == 200 else failures).append(r.status_code)
+            except requests.ConnectionError as error:
+                if "refused" in str(error).lower():
+                    return  # the listener is closed: the drain is over for new connections
+                failures.append(repr(error))
+                return
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    s.process.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    r = requests.get(s.url + "/readyz")
+    assert r.status_code == 503 and r.json()["status"] == "draining"
+    assert s.process.wait(timeout=30) == 0
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert successes and not failures, failures[:5]
+
+
+def test_metrics_parse_and_move(api):
+    def scrape():
+        r = requests.get(api.url + "/metrics")
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return {f.name: f for f in text_string_to_metric_families(r.text)}
+
+    before = scrape()
+    for name in ["http_requests", "http_request_duration_seconds", "http_connections_open", "http_requests_in_flight",
+                 "db_pool_connections", "db_pool_wait_seconds", "db_transaction_retries", "orders_created",
+                 "checkout_stock_conflicts", "process_resident_memory_bytes", "process_open_fds"]:
+        assert name in before, name
+
+    def value(families, name, **labels):
+        return sum(s.value for s in families[name].samples
+                   if s.name == name + ("_total" if families[name].type == "counter" else "")
+                   and all(s.labels.get(k) == v for k, v in labels.items()))
+
+    p = make_product(api, stock=1)
+    requests.post(api.url + "/api/v1/orders", json=order_body(make_cart(api, [(p["id"], 1)])))
+    requests.put(f"{api.url}/api/v1/carts/{make_cart(api)}/items/{p['id']}", json={"quantity": 1})  # sold out: 409
+    after = scrape()
+    assert value(after, "orders_created") == value(before, "orders_created") + 1
+    assert value(after, "checkout_stock_conflicts") >= value(before, "checkout_stock_conflicts") + 1
+    assert value(after, "http_requests", route="/api/v1/products/{id}") >= 0
+    routes = {s.labels.get("route") for s in after["http_requests"].samples}
+    assert "/api/v1/carts/{cartId}/items/{productId}" in routes
+    assert not any(r and any(ch.isdigit() for ch in r.split("/")[-1]) for r in routes), "raw paths leaked into labels"
+    assert value(after, "process_resident_memory_bytes") > 1_000_000
+
+
+def test_secrets_stay_out_of_logs_and_errors():
+    s = Server(env={"DB_PASSWORD": "wrong-password-s3cr3t", "ADMIN_TOKEN": ADMIN_TOKEN})
+    try:
+        r = requests.get(s.url + "/readyz")
+        assert r.status_code == 503
+        body = requests.get(s.url + "/api/v1/categories").text
+        requests.get(s.url + "/api/v1/orders", headers=ADMIN)
+    finally:
+        out, err = s.stop()
+    for text in (r.text, body, out, err):
+        assert "wrong-password-s3cr3t" not in text
+        assert ADMIN_TOKEN not in text
+
+
+def test_cors_only_for_configured_origins(api):
+    assert "Access-Control-Allow-Origin" not in requests.get(api.url + "/api/v1/categories", headers={"Origin": "http://evil.example"}).headers
+    s = Server(env={"CORS_ALLOWED_ORIGINS": "http://shop.example, https://admin.example"})
+    try:
+        ok = requests.get(s.url + "/api/v1/categories", headers={"Origin": "http://shop.example"})
+        assert ok.headers["Access-Control-Allow-Origin"] == "http://shop.example" and "Origin" in ok.headers["Vary"]
+        other = requests.get(s.url + "/api/v1/categories", headers={"Origin": "http://evil.example"})
+        assert "Access-Control-Allow-Origin" not in other.headers
+        pre = requests.options(s.url + "/api/v1/carts/abc/items/1", headers={
+            "Origin": "https://admin.example", "Access-Control-Request-Method": "PUT"})
+        assert pre.status_code == 204 and "PUT" in pre.headers["Access-Control-Allow-Methods"]
+        assert "Content-Type" in pre.headers["Access-Control-Allow-Headers"]
+    finally:
+        s.stop()
