@@ -27,6 +27,7 @@ final class Connection {
 
     /// When the current request's head began (or the connection was accepted).
     private var headStartedAt: Double
+    let openedAt: Double
     /// Last time bytes moved for a body or a blocked write, or the connection went idle.
     private var lastProgressAt: Double
     private var requestStartedAt = 0.0
@@ -39,6 +40,7 @@ final class Connection {
         parser = HTTPRequestParser(limits: loop.server.configuration.limits)
         headStartedAt = loop.now
         lastProgressAt = loop.now
+        openedAt = loop.now
     }
 
     /// Nothing in progress: no partial request, no handler running, nothing left to write.
@@ -310,14 +312,15 @@ final class Connection {
             return
         } else if parser.readingBody {
             if now - lastProgressAt > config.bodyTimeout { timeOut("The request body stopped arriving.") }
-        } else if parser.inProgress || !everServed {
+        } else if parser.inProgress || !hasServed {
             if now - headStartedAt > config.headerTimeout { timeOut("The request head did not arrive within \(Int(config.headerTimeout)) s.") }
         } else if now - lastProgressAt > config.idleTimeout {
             close()
         }
     }
 
-    private var everServed: Bool { requestStartedAt > 0 }
+    /// At least one request has been answered on this connection.
+    var hasServed: Bool { requestStartedAt > 0 }
 
     private func timeOut(_ detail: String) {
         closeAfterWrite = false

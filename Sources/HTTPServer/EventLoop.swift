@@ -143,8 +143,8 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func acceptConnections() {
-        guard accepting, now >= acceptPausedUntil else { return }
+    private func acceptConnections(evenWhenStopped: Bool = false) {
+        guard accepting || evenWhenStopped, now >= acceptPausedUntil else { return }
         while true {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -195,10 +195,21 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func stopAcceptingNow() {
+        // Take what the kernel already queued: closing the listener would reset
+        // those connections, and their clients believe they were accepted.
+        acceptConnections()
         accepting = false
         _ = epoll_ctl(epfd, EPOLL_CTL_DEL, listenFD, nil)
-        server.loopStoppedAccepting()
-        for connection in Array(connections.values) where connection.isIdle { connection.close() }
+        server.loopStoppedAccepting { self.acceptConnections(evenWhenStopped: true) }
+        closeIdleWhileStopping()
+    }
+
+    /// Keep-alive connections between requests go now; a connection that has
+    /// not sent its first request yet gets a moment to send it.
+    private func closeIdleWhileStopping() {
+        for connection in Array(connections.values) where connection.isIdle && (connection.hasServed || now - connection.openedAt > 1) {
+            connection.close()
+        }
     }
 
     private func sweep() {
@@ -208,6 +219,7 @@ final class EventLoop: @unchecked Sendable {
             try? register(listenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue)
         }
         for connection in Array(connections.values) { connection.checkDeadlines(now: now) }
+        if !accepting { closeIdleWhileStopping() }
     }
 
     func removeConnection(_ connection: Connection) {

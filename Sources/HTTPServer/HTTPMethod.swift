@@ -1,5 +1,14 @@
-/// Request methods the server recognises (RFC 9110 §9 plus PATCH). Anything else
-/// is answered 501, as RFC 9110 §9.1 asks of an unrecognised method.
-public enum HTTPMethod: String, Sendable, Hashable, CaseIterable {
-    case GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT
+/// A request method: any token the client sends (RFC 9110 §9.1), so that a
+/// method the server does not route gets 405 with `Allow` on a known path.
+public struct HTTPMethod: RawRepresentable, Sendable, Hashable {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public static let GET = HTTPMethod(rawValue: "GET")
+    public static let HEAD = HTTPMethod(rawValue: "HEAD")
+    public static let POST = HTTPMethod(rawValue: "POST")
+    public static let PUT = HTTPMethod(rawValue: "PUT")
+    public static let PATCH = HTTPMethod(rawValue: "PATCH")
+    public static let DELETE = HTTPMethod(rawValue: "DELETE")
+    public static let OPTIONS = HTTPMethod(rawValue: "OPTIONS")
 }

@@ -152,7 +152,7 @@ public struct HTTPRequestParser {
                 } else if !HTTPRequestParser.isTokenChar(b) {
                     throw HTTPParseError(Self.bad, "The method must be a token followed by a single space.")
                 } else if pos - headStart >= 32 {
-                    throw HTTPParseError(.notImplemented, "The request method is not recognised.")
+                    throw HTTPParseError(Self.bad, "The request method is longer than 32 characters.")
                 }
             case .target:
                 if b == sp {
@@ -274,10 +274,7 @@ public struct HTTPRequestParser {
 
     /// The head is complete: check framing and host, then decide how the body is read.
     private mutating func buildRequest(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) {
-        let methodText = string(bytes, headStart..<methodEnd)
-        guard let method = HTTPMethod(rawValue: methodText) else {
-            throw HTTPParseError(.notImplemented, "The method \(methodText) is not recognised.")
-        }
+        let method = HTTPMethod(rawValue: string(bytes, headStart..<methodEnd))
         var target = string(bytes, targetStart..<(versionStart - 1))
         var headers = HTTPHeaders()
         for field in fields {

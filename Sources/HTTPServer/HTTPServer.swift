@@ -160,9 +160,11 @@ public final class HTTPServer: @unchecked Sendable {
     func inFlightStarted() { inFlight.wrappingAdd(1, ordering: .relaxed) }
     func inFlightEnded() { inFlight.wrappingSubtract(1, ordering: .relaxed) }
 
-    func loopStoppedAccepting() {
+    /// The last loop to stop drains the accept queue once more, then closes the
+    /// listener so that new connections are refused at once.
+    func loopStoppedAccepting(drain: () -> Void) {
         if loopsStillAccepting.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-            // The last loop is off the listener: closing it makes new connections fail fast.
+            drain()
             Glibc.close(listenFD)
         }
     }

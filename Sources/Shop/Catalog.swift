@@ -59,10 +59,10 @@ struct Catalog {
             guard seen.insert(name).inserted else { throw Problems.badParameter(name, "is given more than once") }
             switch name {
             case "category":
-                guard !value.isEmpty, value.utf8.count <= 64 else { throw Problems.badParameter(name, "must be a category slug") }
+                guard !value.isEmpty, value.unicodeScalars.count <= 64 else { throw Problems.badParameter(name, "must be at most 64 characters") }
                 query.category = value
             case "q":
-                guard value.count <= 100 else { throw Problems.badParameter(name, "must be at most 100 characters") }
+                guard value.unicodeScalars.count <= 100 else { throw Problems.badParameter(name, "must be at most 100 characters") }
                 let trimmed = String(value.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
                 query.text = trimmed.isEmpty ? nil : trimmed
             case "minPrice": query.minPrice = try integer(name, value, 0...Int(Int32.max) * 1000)
@@ -75,14 +75,11 @@ struct Catalog {
             default: break  // unknown parameters are ignored, like unknown JSON members
             }
         }
-        if let min = query.minPrice, let max = query.maxPrice, min > max {
-            throw Problems.badParameter("minPrice", "must not exceed maxPrice")
-        }
         return query
     }
 
     static func integer(_ name: String, _ value: String, _ range: ClosedRange<Int>) throws(HTTPError) -> Int {
-        guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), value.utf8.count <= 12, let n = Int(value), range.contains(n) else {
+        guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), value.utf8.count <= 18, let n = Int(value), range.contains(n) else {
             throw Problems.badParameter(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return n
@@ -99,6 +96,10 @@ struct Catalog {
     }
 
     func products(_ q: ListQuery) throws -> JSONValue {
+        // Slugs are ASCII; anything else names no category (and would not compare with an ASCII column).
+        if let category = q.category, !category.utf8.allSatisfy({ Catalog.slugCharacters.contains($0) }) {
+            return ["items": [], "total": 0, "limit": .int(q.limit), "offset": .int(q.offset)]
+        }
         // Fixed SQL fragments only; every value from the request is a bound parameter.
         var conditions = ["p.active = 1"]
         var parameters: [MySQLValue] = []
@@ -156,6 +157,12 @@ struct Catalog {
     static let slugCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-".utf8)
     static let skuCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.".utf8)
 
+    /// Lowercase letters and digits in words joined by single hyphens: `trail-shoes`.
+    static func isSlug(_ text: String) -> Bool {
+        let words = text.split(separator: "-", omittingEmptySubsequences: false)
+        return !text.isEmpty && words.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { slugCharacters.contains($0) && $0 != UInt8(ascii: "-") } }
+    }
+
     struct ProductFields {
         var sku: String?
         var name: String?
@@ -181,22 +188,25 @@ struct Catalog {
             }
         }
         f.name = body.string("name", required: creating, length: 1...200)
-        f.description = body.string("description", required: false, length: 0...5000)
+        f.description = body.string("description", required: false, length: 0...5000, allowNewlines: true)
         f.category = body.string("category", required: creating, length: 1...64)
-        if let slug = f.category,
-           !slug.utf8.allSatisfy({ slugCharacters.contains($0) }) || slug.hasPrefix("-") || slug.hasSuffix("-") {
+        if let slug = f.category, !isSlug(slug) {
             body.fail("category", "must be a slug of lowercase letters, digits and '-', such as trail-shoes")
         }
         f.priceCents = body.int("priceCents", required: creating, range: 0...100_000_000)
         f.stock = body.int("stock", required: creating, range: 0...1_000_000_000)
         if body.has("imageUrl") {
             let url = body.string("imageUrl", required: false, length: 1...2048, nullable: true)
-            if let url, !(url.hasPrefix("/") || url.hasPrefix("https://") || url.hasPrefix("http://")) || url.contains(" ") {
+            // Byte-wise prefixes: String.hasPrefix compares graphemes, and a combining mark can fuse with the '/'.
+            if let url, !["/", "https://", "http://"].contains(where: { url.utf8.starts(with: $0.utf8) })
+                || url.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
                 body.fail("imageUrl", "must be an absolute path or an http(s) URL")
             }
             f.imageUrl = .some(url)
         }
-        f.active = body.bool("active")
+        // New products are always active (the public can see what was just created);
+        // deactivating is DELETE, or PATCH with "active": false.
+        if !creating { f.active = body.bool("active") }
         try body.finish()
         return f
     }
@@ -218,7 +228,7 @@ struct Catalog {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))
                     """,
                     [.string(f.sku!), .string(f.name!), .string(f.description ?? ""), .int(category), .int(Int64(f.priceCents!)),
-                     .string(Catalog.currency), .int(Int64(f.stock!)), MySQLValue(f.imageUrl ?? nil), .int((f.active ?? true) ? 1 : 0)])
+                     .string(Catalog.currency), .int(Int64(f.stock!)), MySQLValue(f.imageUrl ?? nil), .int(1)])
                 return Int64(result.lastInsertID)
             }
             return (id, try product(id, includeInactive: true))

@@ -52,12 +52,14 @@ struct CheckoutService {
     }
 
     /// One @, something before it, a dotted domain after it, no spaces: what a form can check.
+    /// Works on code points (as the spec's pattern does): graphemes could hide an '@' behind a combining mark.
     static func isPlausibleEmail(_ email: String) -> Bool {
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
-        let domain = parts[1]
-        guard domain.contains("."), !domain.hasPrefix("."), !domain.hasSuffix("."), !domain.contains("..") else { return false }
-        return !email.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == ";" })
+        let scalars = Array(email.unicodeScalars)
+        guard !scalars.contains(where: { $0.properties.isWhitespace || "<>,;".unicodeScalars.contains($0) }) else { return false }
+        let parts = scalars.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, (1...64).contains(parts[0].count) else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
     }
 
     // MARK: - The transaction

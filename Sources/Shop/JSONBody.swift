@@ -55,7 +55,7 @@ struct JSONBody {
 
     /// A string, trimmed of surrounding whitespace, of `length` characters; nil (after noting an error) otherwise.
     /// `null` counts as absent when `nullable`.
-    mutating func string(_ name: String, required: Bool, length: ClosedRange<Int>, nullable: Bool = false) -> String? {
+    mutating func string(_ name: String, required: Bool, length: ClosedRange<Int>, nullable: Bool = false, allowNewlines: Bool = false) -> String? {
         guard let raw = value(name), !(nullable && raw == .null) else {
             if required { fail(name, "is required") }
             return nil
@@ -64,14 +64,17 @@ struct JSONBody {
             fail(name, "must be a string")
             return nil
         }
-        let text = String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" }) {
-            fail(name, "must not contain control characters")
+        // Surrounding spaces and tabs are trimmed; other characters are the client's own.
+        let text = s.trimmingCharacters(in: " ").trimmingCharacters(in: "\t").trimmingCharacters(in: " ")
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !(allowNewlines && $0 == "\n") }) {
+            fail(name, allowNewlines ? "must not contain control characters other than newlines" : "must not contain control characters")
             return nil
         }
-        guard length.contains(text.count) else {
+        // Lengths in code points, the unit of MySQL's VARCHAR(n) and of JSON Schema's maxLength.
+        let count = text.unicodeScalars.count
+        guard length.contains(count) else {
             fail(name, length.lowerBound == length.upperBound ? "must be \(length.lowerBound) characters"
-                 : text.count < length.lowerBound ? (length.lowerBound == 1 ? "must not be empty" : "must be at least \(length.lowerBound) characters")
+                 : count < length.lowerBound ? (length.lowerBound == 1 ? "must not be empty" : "must be at least \(length.lowerBound) characters")
                  : "must be at most \(length.upperBound) characters")
             return nil
         }
@@ -87,6 +90,9 @@ struct JSONBody {
         switch raw {
         case .int(let v) where v >= Int64(range.lowerBound) && v <= Int64(range.upperBound):
             return Int(v)
+        // JSON has one number type: 64.0 is the integer 64 (as JSON Schema reads it too).
+        case .double(let d) where d.rounded() == d && d >= Double(range.lowerBound) && d <= Double(range.upperBound):
+            return Int(d)
         case .int, .double:
             if case .double(let d) = raw, d.rounded() != d {
                 fail(name, "must be a whole number")

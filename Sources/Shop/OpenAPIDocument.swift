@@ -5,6 +5,667 @@ openapi: 3.1.0
 info:
   title: Storefront API
   version: 1.0.0
-paths: {}
+  summary: Catalog, carts and orders of the Storefront reference shop.
+  description: |
+    JSON over HTTP/1.1. Money is integer minor units (`priceCents`) with an
+    ISO 4217 `currency` beside it. Cart and order ids are 128-bit random
+    capabilities: knowing one grants access to it.
+
+    Every response carries `X-Request-Id` (the client's own when it sent a
+    sane one: 1-128 letters, digits and `-._:`). Errors are RFC 9457 problem
+    documents (`application/problem+json`). Query parameters that are
+    malformed or out of range answer 400; JSON bodies that parse but hold
+    invalid values answer 422, naming every bad field. Unknown query
+    parameters and unknown JSON members are ignored; duplicate JSON member
+    names are refused (400). A database that is unreachable or overloaded
+    answers 503 with `Retry-After`.
+  license:
+    name: MIT
+    identifier: MIT
+servers:
+  - url: http://127.0.0.1:8080
+    description: scripts/run or docker compose
+tags:
+  - name: probes
+  - name: catalog
+  - name: carts
+  - name: orders
+  - name: admin
+paths:
+  /healthz:
+    get:
+      tags: [probes]
+      operationId: liveness
+      summary: Liveness; never touches the database.
+      responses:
+        '200':
+          description: The process serves HTTP.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [status]
+                properties:
+                  status: {const: ok}
+  /readyz:
+    get:
+      tags: [probes]
+      operationId: readiness
+      summary: Readiness; the database answers and the schema is current.
+      responses:
+        '200':
+          description: Ready.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Readiness'}
+        '503':
+          description: Not ready (database, schema) or draining after SIGTERM.
+          headers:
+            Retry-After: {$ref: '#/components/headers/RetryAfter'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Readiness'}
+  /metrics:
+    get:
+      tags: [probes]
+      operationId: metrics
+      summary: Prometheus text exposition format 0.0.4.
+      responses:
+        '200':
+          description: Counters, gauges and histograms.
+          content:
+            text/plain:
+              schema: {type: string}
+  /api/v1/openapi.yaml:
+    get:
+      tags: [probes]
+      operationId: openapi
+      summary: This document.
+      responses:
+        '200':
+          description: The OpenAPI document.
+          content:
+            application/yaml: {}
+  /api/v1/categories:
+    get:
+      tags: [catalog]
+      operationId: listCategories
+      summary: Categories with the number of active products in each.
+      responses:
+        '200':
+          description: Every category, by name.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [items]
+                properties:
+                  items:
+                    type: array
+                    items: {$ref: '#/components/schemas/Category'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /api/v1/products:
+    get:
+      tags: [catalog]
+      operationId: listProducts
+      summary: Active products, filtered, sorted and paged.
+      description: |
+        Every sort breaks ties by id, so consecutive pages never overlap or
+        skip. Without `sort`, products come in id order. Price bounds are
+        inclusive. `q` matches a substring of the name or description,
+        case-insensitively; `%`, `_` and `\` in it are ordinary characters.
+      parameters:
+        - {name: category, in: query, schema: {type: string, minLength: 1, maxLength: 64}, description: Category slug.}
+        - {name: q, in: query, schema: {type: string, maxLength: 100}, description: Text to search for.}
+        - {name: minPrice, in: query, schema: {type: integer, minimum: 0, maximum: 2147483647000}}
+        - {name: maxPrice, in: query, schema: {type: integer, minimum: 0, maximum: 2147483647000}, description: Below minPrice the page is empty.}
+        - {name: sort, in: query, schema: {type: string, enum: [name, price, '-price', newest]}}
+        - {$ref: '#/components/parameters/Limit'}
+        - {$ref: '#/components/parameters/Offset'}
+      responses:
+        '200':
+          description: One page.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/ProductPage'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    post:
+      tags: [admin]
+      operationId: createProduct
+      summary: Create an active product (a new category slug creates the category).
+      security: [{adminToken: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ProductInput'}
+      responses:
+        '201':
+          description: Created.
+          headers:
+            Location: {$ref: '#/components/headers/Location'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Product'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '413': {$ref: '#/components/responses/TooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '422': {$ref: '#/components/responses/Invalid'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /api/v1/products/{id}:
+    parameters:
+      - {$ref: '#/components/parameters/ProductId'}
+    get:
+      tags: [catalog]
+      operationId: getProduct
+      summary: One active product.
+      responses:
+        '200':
+          description: The product.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Product'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    patch:
+      tags: [admin]
+      operationId: updateProduct
+      summary: Change any of the given fields; inactive products too (`active` reactivates).
+      security: [{adminToken: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ProductPatch'}
+      responses:
+        '200':
+          description: The product after the change.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Product'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '413': {$ref: '#/components/responses/TooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '422': {$ref: '#/components/responses/Invalid'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    delete:
+      tags: [admin]
+      operationId: deactivateProduct
+      summary: Deactivate; orders keep their snapshot of the product.
+      security: [{adminToken: []}]
+      responses:
+        '204': {description: Deactivated (or already inactive).}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /api/v1/carts:
+    post:
+      tags: [carts]
+      operationId: createCart
+      summary: An empty open cart. Any request body is ignored.
+      responses:
+        '201':
+          description: Created.
+          headers:
+            Location: {$ref: '#/components/headers/Location'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Cart'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /api/v1/carts/{cartId}:
+    parameters:
+      - {$ref: '#/components/parameters/CartId'}
+    get:
+      tags: [carts]
+      operationId: getCart
+      summary: The cart, with totals from current prices.
+      responses:
+        '200':
+          description: The cart.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Cart'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /api/v1/carts/{cartId}/items/{productId}:
+    parameters:
+      - {$ref: '#/components/parameters/CartId'}
+      - {$ref: '#/components/parameters/LineProductId'}
+    put:
+      tags: [carts]
+      operationId: setCartLine
+      summary: Set a line's quantity (0 removes it). Stock is checked, not reserved.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [quantity]
+              properties:
+                quantity: {type: integer, minimum: 0, maximum: 100}
+      responses:
+        '200':
+          description: The cart after the change.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Cart'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '413': {$ref: '#/components/responses/TooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '422': {$ref: '#/components/responses/Invalid'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    delete:
+      tags: [carts]
+      operationId: removeCartLine
+      summary: Remove a line (no-op when absent).
+      responses:
+        '200':
+          description: The cart after the change.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Cart'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /api/v1/orders:
+    post:
+      tags: [orders]
+      operationId: checkout
+      summary: Turn a cart into an order, all or nothing.
+      description: |
+        One transaction: the cart and its products are locked (products in
+        ascending id order), every line is checked against stock, stock is
+        taken, the order is written with the prices of that moment, and the
+        cart is marked ordered. A short line answers 409 with `items` naming
+        each one, and nothing changes. Deadlocks and lock-wait timeouts are
+        retried a few times, then answered 503.
+
+        With `Idempotency-Key`, the outcome (201 or 4xx) is stored for 24
+        hours: a repeat with the same body gets it again with
+        `Idempotent-Replayed: true`; the same key with another body gets 422;
+        a repeat while the first is still running gets 409.
+      parameters:
+        - name: Idempotency-Key
+          in: header
+          required: false
+          schema: {type: string, minLength: 1, maxLength: 255, pattern: '^[\x20-\x7E]+$'}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/CheckoutRequest'}
+      responses:
+        '201':
+          description: The order (or its replay).
+          headers:
+            Location: {$ref: '#/components/headers/Location'}
+            Idempotent-Replayed:
+              description: Present (`true`) when this is a stored response replayed.
+              schema: {const: 'true'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Order'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '413': {$ref: '#/components/responses/TooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '422': {$ref: '#/components/responses/Invalid'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    get:
+      tags: [admin]
+      operationId: listOrders
+      summary: Orders, newest first.
+      security: [{adminToken: []}]
+      parameters:
+        - {name: email, in: query, schema: {type: string, minLength: 1, maxLength: 254}}
+        - {name: status, in: query, schema: {$ref: '#/components/schemas/OrderStatus'}}
+        - {$ref: '#/components/parameters/Limit'}
+        - {$ref: '#/components/parameters/Offset'}
+      responses:
+        '200':
+          description: One page.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OrderPage'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /api/v1/orders/{orderId}:
+    parameters:
+      - {$ref: '#/components/parameters/OrderId'}
+    get:
+      tags: [orders]
+      operationId: getOrder
+      summary: The order.
+      responses:
+        '200':
+          description: The order.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Order'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+    patch:
+      tags: [admin]
+      operationId: advanceOrder
+      summary: Move the status one step along pending → paid → shipped → delivered.
+      security: [{adminToken: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status]
+              properties:
+                status: {$ref: '#/components/schemas/OrderStatus'}
+      responses:
+        '200':
+          description: The order after the change.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Order'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '413': {$ref: '#/components/responses/TooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '422': {$ref: '#/components/responses/Invalid'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+  /api/v1/orders/{orderId}/cancel:
+    parameters:
+      - {$ref: '#/components/parameters/OrderId'}
+    post:
+      tags: [orders]
+      operationId: cancelOrder
+      summary: pending or paid → cancelled, stock restored exactly once. Any request body is ignored.
+      responses:
+        '200':
+          description: The cancelled order.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Order'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '503': {$ref: '#/components/responses/Unavailable'}
+components:
+  securitySchemes:
+    adminToken:
+      type: http
+      scheme: bearer
+      description: The token from ADMIN_TOKEN or ADMIN_TOKEN_FILE. With none configured, admin calls answer 401.
+  parameters:
+    Limit: {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 20}}
+    Offset: {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 10000000, default: 0}}
+    ProductId:
+      name: id
+      in: path
+      required: true
+      description: Anything that is not a positive integer is an unknown product (404).
+      schema: {type: integer, minimum: 1, maximum: 999999999999999999}
+    LineProductId:
+      name: productId
+      in: path
+      required: true
+      schema: {type: integer, minimum: 1, maximum: 999999999999999999}
+    CartId:
+      name: cartId
+      in: path
+      required: true
+      description: 22 URL-safe characters; anything else is an unknown cart (404).
+      schema: {$ref: '#/components/schemas/OpaqueId'}
+    OrderId:
+      name: orderId
+      in: path
+      required: true
+      schema: {$ref: '#/components/schemas/OpaqueId'}
+  headers:
+    Location:
+      description: The new resource's path.
+      schema: {type: string}
+    RetryAfter:
+      description: Seconds to wait before retrying.
+      schema: {type: string, pattern: '^[0-9]+$'}
+  responses:
+    BadRequest:
+      description: Malformed JSON, query parameters or headers.
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    Unauthorized:
+      description: Missing or wrong admin token.
+      headers:
+        WWW-Authenticate:
+          schema: {type: string}
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    NotFound:
+      description: Unknown (or inactive) resource.
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    Conflict:
+      description: State conflict (stock, cart already ordered, illegal status change, duplicate SKU, request in progress).
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    TooLarge:
+      description: Body over the configured limit (1 MiB by default).
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    UnsupportedMediaType:
+      description: The body is not application/json.
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    Invalid:
+      description: Well-formed JSON with invalid values; `errors` names each field.
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    Unavailable:
+      description: The database is unreachable or overloaded, or the server is saturated.
+      headers:
+        Retry-After: {$ref: '#/components/headers/RetryAfter'}
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+  schemas:
+    OpaqueId:
+      type: string
+      pattern: '^[A-Za-z0-9_-]{22}$'
+    Timestamp:
+      type: string
+      format: date-time
+      description: RFC 3339 in UTC.
+    Money:
+      type: integer
+      minimum: 0
+      description: Minor units (cents) of `currency`.
+    Currency:
+      type: string
+      pattern: '^[A-Z]{3}$'
+    Readiness:
+      type: object
+      required: [status]
+      properties:
+        status: {enum: [ok, unavailable, draining]}
+        checks: {type: object}
+    Problem:
+      type: object
+      description: RFC 9457 problem details.
+      required: [type, title, status, detail]
+      properties:
+        type: {type: string}
+        title: {type: string}
+        status: {type: integer, minimum: 400, maximum: 599}
+        detail: {type: string}
+        errors:
+          type: array
+          items:
+            type: object
+            required: [field, message]
+            properties:
+              field: {type: string}
+              message: {type: string}
+        items:
+          type: array
+          description: Each line short of stock.
+          items:
+            type: object
+            required: [productId, requested, available]
+            properties:
+              productId: {type: integer}
+              requested: {type: integer}
+              available: {type: integer}
+    Category:
+      type: object
+      required: [slug, name, productCount]
+      properties:
+        slug: {type: string}
+        name: {type: string}
+        productCount: {type: integer, minimum: 0}
+    Product:
+      type: object
+      required: [id, sku, name, description, category, priceCents, currency, stock, imageUrl, active, createdAt, updatedAt]
+      properties:
+        id: {type: integer, minimum: 1}
+        sku: {type: string}
+        name: {type: string}
+        description: {type: string}
+        category: {type: string, description: Category slug.}
+        priceCents: {$ref: '#/components/schemas/Money'}
+        currency: {$ref: '#/components/schemas/Currency'}
+        stock: {type: integer, minimum: 0}
+        imageUrl: {type: [string, 'null']}
+        active: {type: boolean}
+        createdAt: {$ref: '#/components/schemas/Timestamp'}
+        updatedAt: {$ref: '#/components/schemas/Timestamp'}
+    ProductInput:
+      type: object
+      required: [sku, name, category, priceCents, stock]
+      properties:
+        sku: {type: string, minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$'}
+        name: {type: string, minLength: 1, maxLength: 200, pattern: '^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$'}
+        description: {type: string, maxLength: 5000, pattern: '^[^\x00-\x09\x0B-\x1F\x7F-\x9F]*$', description: Newlines allowed; no other control characters.}
+        category: {type: string, minLength: 1, maxLength: 64, pattern: '^[a-z0-9]+(-[a-z0-9]+)*$'}
+        priceCents: {type: integer, minimum: 0, maximum: 100000000}
+        currency: {const: USD, description: This store sells in one currency.}
+        stock: {type: integer, minimum: 0, maximum: 1000000000}
+        imageUrl: {type: [string, 'null'], maxLength: 2048, pattern: '^(/|https?://)[^\s\x00-\x1F\x7F-\x9F]*$'}
+    ProductPatch:
+      type: object
+      properties:
+        name: {type: string, minLength: 1, maxLength: 200, pattern: '^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$'}
+        description: {type: string, maxLength: 5000, pattern: '^[^\x00-\x09\x0B-\x1F\x7F-\x9F]*$', description: Newlines allowed; no other control characters.}
+        category: {type: string, minLength: 1, maxLength: 64, pattern: '^[a-z0-9]+(-[a-z0-9]+)*$'}
+        priceCents: {type: integer, minimum: 0, maximum: 100000000}
+        stock: {type: integer, minimum: 0, maximum: 1000000000}
+        imageUrl: {type: [string, 'null'], maxLength: 2048, pattern: '^(/|https?://)[^\s\x00-\x1F\x7F-\x9F]*$'}
+        active: {type: boolean}
+    ProductPage:
+      type: object
+      required: [items, total, limit, offset]
+      properties:
+        items:
+          type: array
+          items: {$ref: '#/components/schemas/Product'}
+        total: {type: integer, minimum: 0}
+        limit: {type: integer}
+        offset: {type: integer}
+    Line:
+      type: object
+      required: [productId, sku, name, unitPriceCents, quantity, lineTotalCents]
+      properties:
+        productId: {type: integer}
+        sku: {type: string}
+        name: {type: string}
+        unitPriceCents: {$ref: '#/components/schemas/Money'}
+        quantity: {type: integer, minimum: 1, maximum: 100}
+        lineTotalCents: {$ref: '#/components/schemas/Money'}
+    Cart:
+      type: object
+      required: [id, status, items, itemCount, subtotalCents, currency, createdAt, updatedAt]
+      properties:
+        id: {$ref: '#/components/schemas/OpaqueId'}
+        status: {enum: [open, ordered]}
+        items:
+          type: array
+          items: {$ref: '#/components/schemas/Line'}
+        itemCount: {type: integer, minimum: 0}
+        subtotalCents: {$ref: '#/components/schemas/Money'}
+        currency: {$ref: '#/components/schemas/Currency'}
+        createdAt: {$ref: '#/components/schemas/Timestamp'}
+        updatedAt: {$ref: '#/components/schemas/Timestamp'}
+    Customer:
+      type: object
+      required: [email, name]
+      properties:
+        email:
+          type: string
+          maxLength: 254
+          pattern: '^[^@\s<>,;\x00-\x1F\x7F-\x9F]{1,64}@[^@\s<>,;.\x00-\x1F\x7F-\x9F]+(\.[^@\s<>,;.\x00-\x1F\x7F-\x9F]+)+$'
+        name: {type: string, minLength: 1, maxLength: 200, pattern: '^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$'}
+    Address:
+      type: object
+      required: [line1, city, postalCode, country]
+      properties:
+        line1: {type: string, minLength: 1, maxLength: 200, pattern: '^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$'}
+        line2: {type: [string, 'null'], maxLength: 200, pattern: '^[^\x00-\x1F\x7F-\x9F]*$'}
+        city: {type: string, minLength: 1, maxLength: 100, pattern: '^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$'}
+        postalCode: {type: string, minLength: 1, maxLength: 20, pattern: '^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$'}
+        country: {$ref: '#/components/schemas/Country'}
+    CheckoutRequest:
+      type: object
+      required: [cartId, customer, shippingAddress]
+      properties:
+        cartId: {type: string, minLength: 1, maxLength: 64, description: A cart id; anything that is not one is an unknown cart (404).}
+        customer: {$ref: '#/components/schemas/Customer'}
+        shippingAddress: {$ref: '#/components/schemas/Address'}
+    Country:
+      description: ISO 3166-1 alpha-2, an assigned code.
+      enum: ['AD', 'AE', 'AF', 'AG', 'AI', 'AL', 'AM', 'AO', 'AQ', 'AR', 'AS', 'AT', 'AU', 'AW', 'AX', 'AZ', 'BA', 'BB', 'BD', 'BE', 'BF', 'BG', 'BH', 'BI', 'BJ', 'BL', 'BM', 'BN', 'BO', 'BQ', 'BR', 'BS', 'BT', 'BV', 'BW', 'BY', 'BZ', 'CA', 'CC', 'CD', 'CF', 'CG', 'CH', 'CI', 'CK', 'CL', 'CM', 'CN', 'CO', 'CR', 'CU', 'CV', 'CW', 'CX', 'CY', 'CZ', 'DE', 'DJ', 'DK', 'DM', 'DO', 'DZ', 'EC', 'EE', 'EG', 'EH', 'ER', 'ES', 'ET', 'FI', 'FJ', 'FK', 'FM', 'FO', 'FR', 'GA', 'GB', 'GD', 'GE', 'GF', 'GG', 'GH', 'GI', 'GL', 'GM', 'GN', 'GP', 'GQ', 'GR', 'GS', 'GT', 'GU', 'GW', 'GY', 'HK', 'HM', 'HN', 'HR', 'HT', 'HU', 'ID', 'IE', 'IL', 'IM', 'IN', 'IO', 'IQ', 'IR', 'IS', 'IT', 'JE', 'JM', 'JO', 'JP', 'KE', 'KG', 'KH', 'KI', 'KM', 'KN', 'KP', 'KR', 'KW', 'KY', 'KZ', 'LA', 'LB', 'LC', 'LI', 'LK', 'LR', 'LS', 'LT', 'LU', 'LV', 'LY', 'MA', 'MC', 'MD', 'ME', 'MF', 'MG', 'MH', 'MK', 'ML', 'MM', 'MN', 'MO', 'MP', 'MQ', 'MR', 'MS', 'MT', 'MU', 'MV', 'MW', 'MX', 'MY', 'MZ', 'NA', 'NC', 'NE', 'NF', 'NG', 'NI', 'NL', 'NO', 'NP', 'NR', 'NU', 'NZ', 'OM', 'PA', 'PE', 'PF', 'PG', 'PH', 'PK', 'PL', 'PM', 'PN', 'PR', 'PS', 'PT', 'PW', 'PY', 'QA', 'RE', 'RO', 'RS', 'RU', 'RW', 'SA', 'SB', 'SC', 'SD', 'SE', 'SG', 'SH', 'SI', 'SJ', 'SK', 'SL', 'SM', 'SN', 'SO', 'SR', 'SS', 'ST', 'SV', 'SX', 'SY', 'SZ', 'TC', 'TD', 'TF', 'TG', 'TH', 'TJ', 'TK', 'TL', 'TM', 'TN', 'TO', 'TR', 'TT', 'TV', 'TW', 'TZ', 'UA', 'UG', 'UM', 'US', 'UY', 'UZ', 'VA', 'VC', 'VE', 'VG', 'VI', 'VN', 'VU', 'WF', 'WS', 'YE', 'YT', 'ZA', 'ZM', 'ZW']
+    OrderStatus:
+      type: string
+      enum: [pending, paid, shipped, delivered, cancelled]
+    Order:
+      type: object
+      required: [id, status, customer, shippingAddress, items, itemCount, totalCents, currency, createdAt, updatedAt]
+      properties:
+        id: {$ref: '#/components/schemas/OpaqueId'}
+        status: {$ref: '#/components/schemas/OrderStatus'}
+        customer: {$ref: '#/components/schemas/Customer'}
+        shippingAddress: {$ref: '#/components/schemas/Address'}
+        items:
+          type: array
+          description: Prices as they were at checkout.
+          items: {$ref: '#/components/schemas/Line'}
+        itemCount: {type: integer, minimum: 1}
+        totalCents: {$ref: '#/components/schemas/Money'}
+        currency: {$ref: '#/components/schemas/Currency'}
+        createdAt: {$ref: '#/components/schemas/Timestamp'}
+        updatedAt: {$ref: '#/components/schemas/Timestamp'}
+    OrderPage:
+      type: object
+      required: [items, total, limit, offset]
+      properties:
+        items:
+          type: array
+          items: {$ref: '#/components/schemas/Order'}
+        total: {type: integer, minimum: 0}
+        limit: {type: integer}
+        offset: {type: integer}
 """#
 }

@@ -102,7 +102,7 @@ struct Orders {
             guard seen.insert(name).inserted else { throw Problems.badParameter(name, "is given more than once") }
             switch name {
             case "email":
-                guard !value.isEmpty, value.count <= 254 else { throw Problems.badParameter(name, "must be an email address") }
+                guard !value.isEmpty, value.unicodeScalars.count <= 254 else { throw Problems.badParameter(name, "must be an email address") }
                 email = value
             case "status":
                 guard Orders.statuses.contains(value) else { throw Problems.badParameter(name, "must be one of \(Orders.statuses.joined(separator: ", "))") }

@@ -31,9 +31,13 @@ final class Metrics: Sendable {
     private let poolWait = Mutex(Histogram())
     let shop = ShopMetrics()
 
+    /// Methods outside this set share one label, so clients cannot grow the series without bound.
+    private static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
     func observe(_ exchange: HTTPServer.Exchange) {
+        let method = Metrics.methods.contains(exchange.method) ? exchange.method : "OTHER"
         requests.withLock { state in
-            state.counts[RequestKey(method: exchange.method, route: exchange.route, status: exchange.status), default: 0] += 1
+            state.counts[RequestKey(method: method, route: exchange.route, status: exchange.status), default: 0] += 1
             state.durations[exchange.route, default: Histogram()].observe(exchange.durationSeconds)
         }
     }

@@ -131,9 +131,13 @@ final class HTTPRequestParserTests: XCTestCase {
         expectError(.badRequest, "G\u{1}T / HTTP/1.1\r\nHost: x\r\n\r\n")
     }
 
-    func testUnknownVersionAndMethod() {
+    func testUnknownVersion() {
         expectError(.versionNotSupported, "GET / HTTP/2.0\r\nHost: x\r\n\r\n")
-        expectError(.notImplemented, "BREW / HTTP/1.1\r\nHost: x\r\n\r\n")
+    }
+
+    func testAnyMethodTokenParses() throws {
+        XCTAssertEqual(try parse("BREW / HTTP/1.1\r\nHost: x\r\n\r\n")[0].method.rawValue, "BREW")
+        expectError(.badRequest, String(repeating: "X", count: 40) + " / HTTP/1.1\r\nHost: x\r\n\r\n")
     }
 
     func testHigherMinorVersionIsServedAsHTTP11() throws {

@@ -61,7 +61,7 @@ final class HTTPServerTests: XCTestCase {
         let server = try TestServer()
         defer { server.stop() }
         let client = try TestClient(port: server.port)
-        client.send("GET /nope HTTP/1.1\r\nHost: t\r\n\r\nDELETE /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        client.send("GET /nope HTTP/1.1\r\nHost: t\r\n\r\nDELETE /healthz HTTP/1.1\r\nHost: t\r\n\r\nQUERY /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         let notFound = try XCTUnwrap(client.readResponse())
         XCTAssertEqual(notFound.status, 404)
         XCTAssertEqual(notFound.headers["content-type"], "application/problem+json")
@@ -70,6 +70,7 @@ final class HTTPServerTests: XCTestCase {
         let notAllowed = try XCTUnwrap(client.readResponse())
         XCTAssertEqual(notAllowed.status, 405)
         XCTAssertEqual(notAllowed.headers["allow"], "GET, HEAD")
+        XCTAssertEqual(client.readResponse()?.status, 405, "an unknown method on a known path is 405 too")
     }
 
     func testHeadHasLengthButNoBody() throws {

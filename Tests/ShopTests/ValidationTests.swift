@@ -1,0 +1,144 @@
+import Foundation
+import XCTest
+import JSON
+@testable import HTTPServer
+@testable import Shop
+
+private func request(_ body: String, contentType: String? = "application/json", query: String = "") -> HTTPRequest {
+    var headers = HTTPHeaders()
+    if let contentType { headers.add("Content-Type", contentType) }
+    return HTTPRequest(method: .POST, target: "/x" + (query.isEmpty ? "" : "?" + query), headers: headers, body: Array(body.utf8))
+}
+
+private func status(_ body: () throws -> Void) -> Int? {
+    do {
+        try body()
+        return nil
+    } catch let error as HTTPError {
+        return error.status.code
+    } catch {
+        return -1
+    }
+}
+
+final class JSONBodyTests: XCTestCase {
+    func testContentTypeRules() {
+        XCTAssertNil(status { _ = try JSONBody.parse(request("{}")) })
+        XCTAssertNil(status { _ = try JSONBody.parse(request("{}", contentType: "application/json; charset=UTF-8")) })
+        XCTAssertNil(status { _ = try JSONBody.parse(request("{}", contentType: "application/merge-patch+json")) })
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("{}", contentType: nil)) }, 415)
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("{}", contentType: "text/plain")) }, 415)
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("{}", contentType: "application/json; charset=latin1")) }, 415)
+    }
+
+    func testMalformedIs400AndNonObjectIs422() {
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("{")) }, 400)
+        XCTAssertEqual(status { _ = try JSONBody.parse(request(#"{"a":1,"a":2}"#)) }, 400)
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("[]")) }, 422)
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("")) }, 400)
+    }
+
+    func testStrings() throws {
+        var body = try JSONBody.parse(request(#"{"a":"  hi  ","b":"","c":5,"d":"x\u0001","e":"é😀","f":null}"#))
+        XCTAssertEqual(body.string("a", required: true, length: 1...10), "hi")
+        XCTAssertNil(body.string("b", required: true, length: 1...10))
+        XCTAssertNil(body.string("c", required: true, length: 1...10))
+        XCTAssertNil(body.string("d", required: true, length: 1...10))
+        XCTAssertEqual(body.string("e", required: true, length: 2...2), "é😀", "lengths are in code points")
+        XCTAssertNil(body.string("f", required: false, length: 0...10, nullable: true))
+        XCTAssertNil(body.string("missing", required: true, length: 1...10))
+        XCTAssertEqual(body.errors.map(\.field), ["b", "c", "d", "missing"])
+    }
+
+    func testCodePointsNotGraphemes() throws {
+        // "e" + combining acute is one grapheme but two code points, as MySQL counts it.
+        var body = try JSONBody.parse(request(#"{"a":"e\u0301"}"#))
+        XCTAssertNil(body.string("a", required: true, length: 1...1))
+    }
+
+    func testIntegers() throws {
+        var body = try JSONBody.parse(request(#"{"a":5,"b":5.0,"c":5.5,"d":"5","e":1e400,"f":101,"g":true}"#))
+        XCTAssertEqual(body.int("a", required: true, range: 0...100), 5)
+        XCTAssertEqual(body.int("b", required: true, range: 0...100), 5)
+        XCTAssertNil(body.int("c", required: true, range: 0...100))
+        XCTAssertNil(body.int("d", required: true, range: 0...100))
+        XCTAssertNil(body.int("e", required: true, range: 0...100))
+        XCTAssertNil(body.int("f", required: true, range: 0...100))
+        XCTAssertNil(body.int("g", required: true, range: 0...100))
+        XCTAssertEqual(body.errors.count, 5)
+    }
+
+    func testNestedErrorsCarryTheirPath() throws {
+        var body = try JSONBody.parse(request(#"{"customer":{"email":7}}"#))
+        var customer = try XCTUnwrap(body.object("customer", required: true))
+        _ = customer.string("email", required: true, length: 1...10)
+        body.merge(customer)
+        XCTAssertEqual(body.errors.map(\.field), ["customer.email"])
+        XCTAssertEqual(status { try body.finish() }, 422)
+    }
+}
+
+final class ShopRulesTests: XCTestCase {
+    func testEmailPlausibility() {
+        for ok in ["ada@example.com", "a.b+tag@sub.example.co.uk", "ü@bücher.de"] {
+            XCTAssertTrue(CheckoutService.isPlausibleEmail(ok), ok)
+        }
+        for bad in ["", "ada", "@example.com", "ada@", "ada@example", "ada@@example.com", "a da@example.com", "ada@example..com",
+                    "ada@.example.com", "ada@example.com.", "<ada@example.com>", String(repeating: "a", count: 65) + "@example.com"] {
+            XCTAssertFalse(CheckoutService.isPlausibleEmail(bad), bad)
+        }
+    }
+
+    func testSlugs() {
+        for ok in ["shoes", "trail-shoes", "a1-b2-c3"] { XCTAssertTrue(Catalog.isSlug(ok), ok) }
+        for bad in ["", "-a", "a-", "a--b", "Shoes", "a_b", "a b", "é"] { XCTAssertFalse(Catalog.isSlug(bad), bad) }
+    }
+
+    func testLikePatternTreatsWildcardsLiterally() {
+        XCTAssertEqual(Catalog.likePattern("100%"), "%100\\%%")
+        XCTAssertEqual(Catalog.likePattern("a_b\\c"), "%a\\_b\\\\c%")
+    }
+
+    func testIdentifiersAre22URLSafeCharactersAndDistinct() {
+        let ids = (0..<1000).map { _ in Identifier.make() }
+        XCTAssertEqual(Set(ids).count, 1000)
+        for id in ids { XCTAssertTrue(Identifier.isWellFormed(id), id) }
+        XCTAssertFalse(Identifier.isWellFormed("short"))
+        XCTAssertFalse(Identifier.isWellFormed(String(repeating: "=", count: 22)))
+    }
+
+    func testConstantTimeCompare() {
+        XCTAssertTrue(ShopAPI.constantTimeEquals(Array("secret-token".utf8), Array("secret-token".utf8)))
+        XCTAssertFalse(ShopAPI.constantTimeEquals(Array("secret-tokeN".utf8), Array("secret-token".utf8)))
+        XCTAssertFalse(ShopAPI.constantTimeEquals(Array("secret".utf8), Array("secret-token".utf8)))
+        XCTAssertFalse(ShopAPI.constantTimeEquals(Array("secret-token-and-more".utf8), Array("secret-token".utf8)))
+        XCTAssertFalse(ShopAPI.constantTimeEquals([], Array("secret-token".utf8)))
+    }
+
+    func testListQueryParsing() throws {
+        func list(_ query: String) throws -> Catalog.ListQuery { try Catalog.listQuery(request("", query: query)) }
+        let q = try list("category=shoes&q=%20wool%2B&minPrice=100&maxPrice=200&sort=-price&limit=5&offset=10&other=1")
+        XCTAssertEqual(q.category, "shoes")
+        XCTAssertEqual(q.text, "wool+")
+        XCTAssertEqual(q.minPrice, 100)
+        XCTAssertEqual(q.sort, "-price")
+        XCTAssertEqual(q.limit, 5)
+        XCTAssertEqual(q.offset, 10)
+        for bad in ["limit=0", "limit=101", "offset=-1", "sort=id", "limit=1&limit=1", "q=%zz", "minPrice=1.5"] {
+            XCTAssertEqual(status { _ = try list(bad) }, 400, bad)
+        }
+    }
+
+    func testCountryList() {
+        XCTAssertEqual(Countries.alpha2.count, 249)
+        XCTAssertTrue(Countries.alpha2.isSuperset(of: ["US", "DE", "GB", "NO", "JP"]))
+        XCTAssertFalse(Countries.alpha2.contains("XX"))
+        XCTAssertFalse(Countries.alpha2.contains("UK"))
+    }
+
+    func testEmbeddedOpenAPIMatchesDocs() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/openapi.yaml")
+        let onDisk = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertEqual(OpenAPIDocument.yaml + "\n", onDisk, "run scripts/embed-openapi after editing docs/openapi.yaml")
+    }
+}
