@@ -1,3 +1,5 @@
+import Glibc
+
 /// A parameter or a column value. DECIMAL columns arrive as `.string` so
 /// that no precision is lost on the way.
 public enum MySQLValue: Sendable, Equatable {
@@ -59,6 +61,17 @@ public struct MySQLDateTime: Sendable, Equatable {
     public init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0, microsecond: Int = 0) {
         (self.year, self.month, self.day, self.hour, self.minute, self.second, self.microsecond) =
             (year, month, day, hour, minute, second, microsecond)
+    }
+
+    /// The wall clock now, in UTC, to the millisecond.
+    public static func now() -> MySQLDateTime {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var seconds = ts.tv_sec
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        return MySQLDateTime(year: Int(t.tm_year) + 1900, month: Int(t.tm_mon) + 1, day: Int(t.tm_mday), hour: Int(t.tm_hour),
+                             minute: Int(t.tm_min), second: Int(t.tm_sec), microsecond: ts.tv_nsec / 1_000_000 * 1000)
     }
 
     /// RFC 3339 in UTC, with milliseconds when there are any: `2026-11-26T15:04:05.123Z`.

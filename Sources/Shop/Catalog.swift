@@ -43,6 +43,13 @@ struct Catalog {
         var sort = "id"
         var limit = 20
         var offset = 0
+
+        /// Everything that shapes the page, for the cache.
+        var cacheKey: String {
+            let parts: [JSONValue] = [.string(category), .string(text), minPrice.map { .int($0) } ?? .null,
+                                      maxPrice.map { .int($0) } ?? .null, .string(sort), .int(limit), .int(offset)]
+            return JSONValue.array(parts).text
+        }
     }
 
     static let sortOrders = [

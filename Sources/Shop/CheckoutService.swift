@@ -70,27 +70,35 @@ struct CheckoutService {
         guard Identifier.isWellFormed(r.cartID) else { throw Problems.notFound("cart \(r.cartID)") }
         let orderID = Identifier.make()
         let json = try pool.withTransaction { c -> JSONValue in
-            guard let status = try c.query("SELECT status FROM carts WHERE id = ? FOR UPDATE", [.string(r.cartID)]).first?[0].string else {
+            guard let cart = try c.query("SELECT status, UTC_TIMESTAMP(3) FROM carts WHERE id = ? FOR UPDATE", [.string(r.cartID)]).first else {
                 throw Problems.notFound("cart \(r.cartID)")
             }
-            guard status == "open" else {
+            guard cart[0].string == "open" else {
                 throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(r.cartID) has already been checked out.")
             }
+            let now = cart[1]
             let lines = try c.query("SELECT product_id, quantity FROM cart_items WHERE cart_id = ? ORDER BY product_id", [.string(r.cartID)])
             guard !lines.isEmpty else {
                 throw Problems.validation([FieldError(field: "cartId", message: "refers to an empty cart")])
             }
-            // Lock every product in ascending id order, the one order all writers use, so two checkouts cannot deadlock on it.
+            // Lock every product in ascending id order (a primary-key range read locks in
+            // key order), the one order all writers use, so two checkouts cannot deadlock on it.
+            let placeholders = Array(repeating: "?", count: lines.count).joined(separator: ", ")
+            let products = try c.query(
+                "SELECT id, sku, name, price_cents, stock, active FROM products WHERE id IN (\(placeholders)) ORDER BY id FOR UPDATE",
+                lines.map { $0[0] })
+            var byID: [Int: MySQLRow] = [:]
+            for product in products { byID[product[0].int!] = product }
             var items: [(id: Int, sku: String, name: String, price: Int, quantity: Int)] = []
             var short: [JSONValue] = []
             for line in lines {
                 let (productID, quantity) = (line[0].int!, line[1].int!)
-                let product = try c.query("SELECT sku, name, price_cents, stock, active FROM products WHERE id = ? FOR UPDATE", [.int(Int64(productID))]).first
-                let available = product?[4].int == 1 ? (product?[3].int ?? 0) : 0
+                let product = byID[productID]
+                let available = product?[5].int == 1 ? (product?[4].int ?? 0) : 0
                 if quantity > available {
                     short.append(["productId": .int(productID), "requested": .int(quantity), "available": .int(available)])
                 } else if let product {
-                    items.append((productID, product[0].string ?? "", product[1].string ?? "", product[2].int ?? 0, quantity))
+                    items.append((productID, product[1].string ?? "", product[2].string ?? "", product[3].int ?? 0, quantity))
                 }
             }
             guard short.isEmpty else {
@@ -108,17 +116,23 @@ struct CheckoutService {
             try c.execute("""
                 INSERT INTO orders (id, cart_id, status, customer_email, customer_name, ship_line1, ship_line2, ship_city, ship_postal_code,
                                     ship_country, item_count, total_cents, currency, created_at, updated_at)
-                VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))
+                VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.string(orderID), .string(r.cartID), .string(r.email), .string(r.name), .string(r.line1), MySQLValue(r.line2), .string(r.city),
-                 .string(r.postalCode), .string(r.country), .int(Int64(count)), .int(Int64(total)), .string(Catalog.currency)])
-            for item in items {
-                try c.execute("""
-                    INSERT INTO order_items (order_id, product_id, sku, name, unit_price_cents, quantity) VALUES (?, ?, ?, ?, ?, ?)
-                    """, [.string(orderID), .int(Int64(item.id)), .string(item.sku), .string(item.name), .int(Int64(item.price)), .int(Int64(item.quantity))])
-            }
-            try c.execute("UPDATE carts SET status = 'ordered', updated_at = UTC_TIMESTAMP(3) WHERE id = ?", [.string(r.cartID)])
-            let json = try Orders.load(c, orderID)
+                 .string(r.postalCode), .string(r.country), .int(Int64(count)), .int(Int64(total)), .string(Catalog.currency), now, now])
+            try c.execute(
+                "INSERT INTO order_items (order_id, product_id, sku, name, unit_price_cents, quantity) VALUES "
+                    + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: items.count).joined(separator: ", "),
+                items.flatMap { item -> [MySQLValue] in
+                    [.string(orderID), .int(Int64(item.id)), .string(item.sku), .string(item.name), .int(Int64(item.price)), .int(Int64(item.quantity))]
+                })
+            try c.execute("UPDATE carts SET status = 'ordered', updated_at = ? WHERE id = ?", [now, .string(r.cartID)])
+            let json = Orders.json(
+                id: orderID, status: "pending", email: r.email, name: r.name, line1: r.line1, line2: r.line2, city: r.city,
+                postalCode: r.postalCode, country: r.country, itemCount: count, total: total, createdAt: now.date, updatedAt: now.date,
+                items: items.sorted { $0.id < $1.id }.map {
+                    Carts.lineJSON(productID: $0.id, sku: $0.sku, name: $0.name, unitPrice: $0.price, quantity: $0.quantity)
+                })
             if let key = idempotencyKey {
                 // Stored in the order's own transaction: the key is done exactly when the order exists.
                 try c.execute("""

@@ -22,13 +22,22 @@ struct Orders {
         """
 
     static func json(_ row: MySQLRow, items: [JSONValue]) -> JSONValue {
+        json(id: row[0].string ?? "", status: row[1].string ?? "", email: row[2].string ?? "", name: row[3].string ?? "",
+             line1: row[4].string ?? "", line2: row[5].string, city: row[6].string ?? "", postalCode: row[7].string ?? "",
+             country: row[8].string ?? "", itemCount: row[9].int ?? 0, total: row[10].int ?? 0, createdAt: row[12].date,
+             updatedAt: row[13].date, items: items)
+    }
+
+    static func json(id: String, status: String, email: String, name: String, line1: String, line2: String?, city: String,
+                     postalCode: String, country: String, itemCount: Int, total: Int, createdAt: MySQLDateTime?,
+                     updatedAt: MySQLDateTime?, items: [JSONValue]) -> JSONValue {
         [
-            "id": .string(row[0].string), "status": .string(row[1].string),
-            "customer": ["email": .string(row[2].string), "name": .string(row[3].string)],
-            "shippingAddress": ["line1": .string(row[4].string), "line2": .string(row[5].string), "city": .string(row[6].string),
-                                "postalCode": .string(row[7].string), "country": .string(row[8].string)],
-            "items": .array(items), "itemCount": .int(row[9].int ?? 0), "totalCents": .int(row[10].int ?? 0),
-            "currency": .string(row[11].string), "createdAt": .string(row[12].date?.rfc3339), "updatedAt": .string(row[13].date?.rfc3339),
+            "id": .string(id), "status": .string(status),
+            "customer": ["email": .string(email), "name": .string(name)],
+            "shippingAddress": ["line1": .string(line1), "line2": .string(line2), "city": .string(city),
+                                "postalCode": .string(postalCode), "country": .string(country)],
+            "items": .array(items), "itemCount": .int(itemCount), "totalCents": .int(total),
+            "currency": .string(Catalog.currency), "createdAt": .string(createdAt?.rfc3339), "updatedAt": .string(updatedAt?.rfc3339),
         ]
     }
 

@@ -21,6 +21,7 @@ public final class ShopAPI: Sendable {
     private let readiness = Mutex<(checkedAt: Double, problem: String?)>((-1000, nil))
 
     let catalog: Catalog
+    let cache = CatalogCache()
     let carts: Carts
     let checkout: CheckoutService
     let orders: Orders
@@ -57,19 +58,33 @@ public final class ShopAPI: Sendable {
             HTTPResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
         }
 
-        route(.GET, "\(v1)/categories") { [self] _ in .json(try catalog.categories()) }
-        route(.GET, "\(v1)/products") { [self] r in .json(try catalog.products(try Catalog.listQuery(r))) }
-        route(.GET, "\(v1)/products/{id}") { [self] r in .json(try catalog.product(try Catalog.productID(r))) }
+        route(.GET, "\(v1)/categories") { [self] _ in
+            ShopAPI.jsonBody(try cache.body("categories") { try catalog.categories().serialized() })
+        }
+        route(.GET, "\(v1)/products") { [self] r in
+            let query = try Catalog.listQuery(r)
+            return ShopAPI.jsonBody(try cache.body("list:\(query.cacheKey)") { try catalog.products(query).serialized() })
+        }
+        route(.GET, "\(v1)/products/{id}") { [self] r in
+            let id = try Catalog.productID(r)
+            return ShopAPI.jsonBody(try cache.body("product:\(id)") { try catalog.product(id).serialized() })
+        }
         route(.POST, "\(v1)/products", admin: true) { [self] r in
-            let (id, json) = try catalog.create(try Catalog.productFields(r, creating: true))
+            let fields = try Catalog.productFields(r, creating: true)
+            defer { cache.invalidate() }
+            let (id, json) = try catalog.create(fields)
             return .json(json, status: .created, headers: HTTPHeaders([("Location", "\(v1)/products/\(id)")]))
         }
         route(.PATCH, "\(v1)/products/{id}", admin: true) { [self] r in
             let id = try Catalog.productID(r)
-            return .json(try catalog.update(id, try Catalog.productFields(r, creating: false)))
+            let fields = try Catalog.productFields(r, creating: false)
+            defer { cache.invalidate() }
+            return .json(try catalog.update(id, fields))
         }
         route(.DELETE, "\(v1)/products/{id}", admin: true) { [self] r in
-            try catalog.deactivate(try Catalog.productID(r))
+            let id = try Catalog.productID(r)
+            defer { cache.invalidate() }
+            try catalog.deactivate(id)
             return HTTPResponse(status: .noContent)
         }
 
@@ -92,7 +107,11 @@ public final class ShopAPI: Sendable {
         route(.POST, "\(v1)/orders") { [self] r in try placeOrder(r) }
         route(.GET, "\(v1)/orders", admin: true) { [self] r in .json(try orders.list(r)) }
         route(.GET, "\(v1)/orders/{orderId}") { [self] r in .json(try orders.get(try Orders.orderID(r))) }
-        route(.POST, "\(v1)/orders/{orderId}/cancel") { [self] r in .json(try orders.cancel(try Orders.orderID(r))) }
+        route(.POST, "\(v1)/orders/{orderId}/cancel") { [self] r in
+            let id = try Orders.orderID(r)
+            defer { cache.invalidate() }
+            return .json(try orders.cancel(id))
+        }
         route(.PATCH, "\(v1)/orders/{orderId}", admin: true) { [self] r in
             let id = try Orders.orderID(r)
             return .json(try orders.setStatus(id, to: try Orders.status(r)))
@@ -107,6 +126,8 @@ public final class ShopAPI: Sendable {
 
     private func placeOrder(_ request: HTTPRequest) throws -> HTTPResponse {
         let order = try CheckoutService.parse(request)
+        // Stock changes when an order is placed; stale pages would show it. (Harmless when nothing changed.)
+        defer { cache.invalidate() }
         guard let key = request.headers["idempotency-key"] else {
             let (id, json) = try checkout.placeOrder(order, idempotencyKey: nil)
             return .json(json, status: .created, headers: HTTPHeaders([("Location", "/api/v1/orders/\(id)")]))
@@ -135,6 +156,10 @@ public final class ShopAPI: Sendable {
 
     /// Deletes idempotency keys past their 24 hours; returns how many (at most a batch).
     public func pruneIdempotencyKeys() throws -> UInt64 { try checkout.pruneKeys() }
+
+    static func jsonBody(_ body: [UInt8]) -> HTTPResponse {
+        HTTPResponse(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: body)
+    }
 
     // MARK: - Cross-cutting
 

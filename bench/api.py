@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The API scenarios under wrk: storefront side by side with the FastAPI peer.
+
+Both servers get the same data (10,000 products, the scenario slugs) in their
+own database on the same MariaDB, the same core (1; wrk on core 0), one
+process each, and are re-seeded before every scenario. Prints requests/s per
+scenario and the ratio, plus any non-2xx count wrk or the checkout script
+reported. A benchmark, not a test: it asserts nothing.
+
+Run through bench/api.sh, which starts a throwaway database (or uses DB_*).
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared", "bench")
+SCENARIOS = ["get-product", "list-products", "cart-write", "checkout"]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def wait_port(port, proc):
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def storefront(products):
+    env = {**os.environ, "DB_NAME": "storefront_bench", "LOG_LEVEL": "warning"}
+    sh([os.path.join(ROOT, ".build", "release", "storefront"), "seed", "--products", str(products)], env=env,
+       stdout=subprocess.DEVNULL)
+    return (["taskset", "-c", "1", os.path.join(ROOT, ".build", "release", "storefront")], 8089,
+            {**env, "PORT": "8089", "HOST": "127.0.0.1", "EVENT_LOOPS": "1", "DB_POOL_SIZE": "10"}, None)
+
+
+def fastapi(products, venv):
+    peer = os.path.join(SHARED, "peers", "fastapi")
+    env = {**os.environ, "DB_NAME": "storefront_peer_fastapi", "DB_POOL_SIZE": "10"}
+    sh([os.path.join(venv, "bin", "python"), os.path.join(peer, "seed.py"), "--products", str(products)], env=env,
+       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = ["taskset", "-c", "1", os.path.join(venv, "bin", "uvicorn"), "app:app", "--host", "127.0.0.1", "--port", "8092",
+           "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+    return cmd, 8092, env, peer
+
+
+def run(name, spec, scenario, products, duration, connections):
+    cmd, port, env, cwd = spec
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        script = os.path.join(SHARED, "scenarios", scenario + ".lua")
+        out = sh(["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", script, f"http://127.0.0.1:{port}"],
+                 env={**os.environ, "PRODUCTS": str(products)}, capture_output=True, text=True).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        orders = re.search(r"orders/s[^\d]*([\d.]+)", out, re.I)
+        problems = [line.strip() for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line or "unexpected" in line]
+        return rps, float(orders.group(1)) if orders else None, problems, out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=10000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--venv", default=os.path.join(ROOT, "tmp", "peer-venv"))
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    args = parser.parse_args()
+    sh(["swift", "build", "-c", "release", "--product", "storefront"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    results = {}
+    for scenario in args.scenarios.split(","):
+        for round_ in range(args.rounds):
+            for name, make in (("storefront", lambda: storefront(args.products)), ("fastapi", lambda: fastapi(args.products, args.venv))):
+                rps, orders, problems, out = run(name, make(), scenario, args.products, args.duration, args.connections)
+                results.setdefault((scenario, name), []).append((rps, orders, problems))
+                print(f"{scenario} {name}: {rps:.0f} req/s {'' if orders is None else f'{orders:.0f} orders/s '}{problems}", file=sys.stderr)
+                if problems:
+                    print(out, file=sys.stderr)
+
+    print(f"\nshared/bench/scenarios, wrk -t1 -c{args.connections} -d{args.duration}s, {args.products} products, server on core 1 "
+          f"(one process), wrk on core 0, MariaDB on the same machine ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)\n")
+    print("| scenario | storefront req/s | FastAPI req/s | ratio | non-2xx/errors (storefront / FastAPI) |")
+    print("|---|---|---|---|---|")
+    for scenario in args.scenarios.split(","):
+        s = results[(scenario, "storefront")]
+        f = results[(scenario, "fastapi")]
+        ratio = statistics.median(a[0] / b[0] for a, b in zip(s, f))
+        sp = "; ".join(p for r in s for p in r[2]) or "none"
+        fp = "; ".join(p for r in f for p in r[2]) or "none"
+        print(f"| {scenario} | {statistics.median(r[0] for r in s):.0f} | {statistics.median(r[0] for r in f):.0f} | {ratio:.1f}× | {sp} / {fp} |")
+
+
+if __name__ == "__main__":
+    main()
