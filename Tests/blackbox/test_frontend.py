@@ -1,0 +1,227 @@
+"""The shop in a real browser (headless Chromium), through nginx, against the
+real backend and database. Screenshots of each step go to tmp/screenshots/."""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import ADMIN, free_port, make_product
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FRONTEND = os.path.join(ROOT, "frontend")
+SHOTS = os.path.join(ROOT, "tmp", "screenshots")
+
+
+@pytest.fixture(scope="module")
+def web(api):
+    """nginx serving frontend/ and proxying /api/ to the test backend."""
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="storefront-nginx-")
+    env = dict(os.environ, PORT=str(port), BACKEND_URL=f"http://127.0.0.1:{api.port}", STATIC_ROOT=FRONTEND, NGINX_TMP=tmp)
+    log = open(os.path.join(tmp, "nginx.log"), "wb")
+    process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(url + "/healthz", timeout=0.5)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000", "--disable-gpu"]:
+        options.add_argument(arg)
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(0)
+    os.makedirs(SHOTS, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+class Page:
+    def __init__(self, driver, base):
+        self.d, self.base, self.step = driver, base, 0
+
+    def go(self, path):
+        self.d.get(self.base + path)
+
+    def wait(self, css, timeout=10):
+        return WebDriverWait(self.d, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def wait_text(self, css, text, timeout=10):
+        WebDriverWait(self.d, timeout).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+        return self.d.find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def shot(self, name):
+        self.step += 1
+        self.d.save_screenshot(os.path.join(SHOTS, f"{self.step:02d}-{name}.png"))
+
+
+def test_browse_search_cart_checkout_cancel(api, web, browser):
+    tag = uuid.uuid4().hex[:6]
+    category = f"ui-{tag}"
+    lamp = make_product(api, name=f"Lantern {tag}", category=category, priceCents=2500, stock=10, imageUrl="/images/outdoor.svg")
+    mug = make_product(api, name=f"Mug {tag}", category=category, priceCents=1200, stock=10, imageUrl="/images/home.svg")
+    p = Page(browser, web)
+    browser.execute_script("localStorage.clear()") if browser.current_url.startswith("http") else None
+
+    p.go("/")
+    p.wait("[data-testid=product-grid]")
+    p.shot("catalog")
+    search = browser.find_element(By.ID, "search-q")
+    search.send_keys(tag)
+    search.submit()
+    p.wait_text(".results-head h1", tag)
+    cards = p.all("[data-testid=product-card]")
+    assert {c.get_attribute("data-product-id") for c in cards} == {str(lamp["id"]), str(mug["id"])}
+    p.shot("search")
+
+    for card in p.all("[data-testid=product-card]"):
+        card.find_element(By.CSS_SELECTOR, "[data-testid=add-to-cart]").click()
+        p.wait_text("#notice", "Added")
+    p.wait_text("#cart-count", "2")
+    p.shot("added-two")
+
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=cart-link]").click()
+    p.wait("[data-testid=cart-line]")
+    assert len(p.all("[data-testid=cart-line]")) == 2
+    quantity = browser.find_element(By.CSS_SELECTOR, f"[data-product-id='{lamp['id']}'] [data-testid=line-quantity]")
+    quantity.clear()
+    quantity.send_keys("3\n")
+    p.wait_text("[data-testid=cart-subtotal]", "$87.00")  # 3 × 25.00 + 12.00
+    p.shot("cart")
+
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=go-checkout]").click()
+    p.wait("[data-testid=checkout-form]")
+    fields = {"name": "Ada Lovelace", "email": "ada@example.com", "line1": "12 Analytical Row", "city": "London",
+              "postalCode": "N1 9GU", "country": "gb"}
+    for name, value in fields.items():
+        browser.find_element(By.ID, f"f-{name}").send_keys(value)
+    p.shot("checkout")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+    p.wait("[data-testid=order-confirmation]")
+    order_id = browser.find_element(By.CSS_SELECTOR, "[data-testid=order-id]").text
+    p.shot("confirmation")
+
+    order = requests.get(f"{api.url}/api/v1/orders/{order_id}").json()
+    assert order["status"] == "pending" and order["totalCents"] == 8700
+    assert {(i["productId"], i["quantity"]) for i in order["items"]} == {(lamp["id"], 3), (mug["id"], 1)}
+    assert browser.find_element(By.ID, "cart-count").text == "0"
+
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=cancel-order]").click()
+    browser.switch_to.alert.accept()
+    p.wait_text("[data-testid=order-status]", "cancelled")
+    p.shot("cancelled")
+    assert requests.get(f"{api.url}/api/v1/orders/{order_id}").json()["status"] == "cancelled"
+    assert requests.get(f"{api.url}/api/v1/products/{lamp['id']}").json()["stock"] == 10
+
+
+def test_out_of_stock_add_shows_a_message(api, web, browser):
+    last = make_product(api, name=f"Last One {uuid.uuid4().hex[:6]}", stock=1)
+    p = Page(browser, web)
+    p.go(f"/#/product/{last['id']}")
+    p.wait("[data-testid=product]")
+    quantity = browser.find_element(By.ID, "qty")
+    quantity.clear()
+    quantity.send_keys("2")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+    message = p.wait_text("#notice", "only 1 left")
+    assert "error" in message.get_attribute("class")
+    p.shot("out-of-stock")
+    sold_out = make_product(api, name=f"Gone {uuid.uuid4().hex[:6]}", stock=0)
+    p.go(f"/#/product/{sold_out['id']}")
+    button = p.wait("[data-testid=product] [data-testid=add-to-cart]")
+    assert not button.is_enabled() and "Out of stock" in browser.find_element(By.CSS_SELECTOR, "[data-testid=product]").text
+
+
+def test_bad_email_shows_the_field_error(api, web, browser):
+    item = make_product(api, name=f"Pen {uuid.uuid4().hex[:6]}", stock=5)
+    p = Page(browser, web)
+    p.go(f"/#/product/{item['id']}")
+    p.wait("[data-testid=product] [data-testid=add-to-cart]").click()
+    p.wait_text("#notice", "Added")
+    p.go("/#/checkout")
+    p.wait("[data-testid=checkout-form]")
+    for name, value in {"name": "Ada", "email": "ada-at-example", "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
+        browser.find_element(By.ID, f"f-{name}").send_keys(value)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+    error = p.wait_text("[data-testid=error-email]", "email address")
+    assert browser.find_element(By.ID, "f-email").get_attribute("aria-invalid") == "true"
+    assert error.text
+    p.shot("bad-email")
+    # And an error only the server finds is shown next to its field too.
+    browser.find_element(By.ID, "f-email").clear()
+    browser.find_element(By.ID, "f-email").send_keys("ada@example.com")
+    country = browser.find_element(By.ID, "f-country")
+    country.clear()
+    country.send_keys("XX")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+    p.wait_text("[data-testid=error-country]", "ISO 3166")
+    p.shot("server-field-error")
+
+
+def test_server_unavailable_is_shown_not_a_blank_page(browser):
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="storefront-nginx-")
+    env = dict(os.environ, PORT=str(port), BACKEND_URL="http://127.0.0.1:1", STATIC_ROOT=FRONTEND, NGINX_TMP=tmp)
+    process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        r = requests.get(f"http://127.0.0.1:{port}/api/v1/products")
+        assert r.status_code == 503 and r.headers["Content-Type"] == "application/problem+json"
+        p = Page(browser, f"http://127.0.0.1:{port}")
+        p.go("/")
+        p.wait_text("[data-testid=unavailable]", "unavailable")
+        p.shot("unavailable")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_nginx_config_and_headers(api, web):
+    env = dict(os.environ, NGINX_TMP=tempfile.mkdtemp(), BACKEND_URL="http://127.0.0.1:8080", STATIC_ROOT=FRONTEND)
+    check = subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env=env, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    index = requests.get(web + "/")
+    csp = index.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert index.headers["X-Content-Type-Options"] == "nosniff" and index.headers["Referrer-Policy"]
+    assert index.headers["Cache-Control"] == "no-cache"
+    assert "<script>" not in index.text and " on" not in re.sub(r"\s+", " ", index.text).replace(" one", "")
+    js = requests.get(web + "/assets/app.js", headers={"Accept-Encoding": "gzip"})
+    assert js.headers["Content-Encoding"] == "gzip" and "max-age=31536000" in js.headers["Cache-Control"]
+    # /api/ is proxied, with the client's request id passed on; nothing else is.
+    proxied = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "ui-trace-1"})
+    assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
+    assert requests.get(web + "/metrics").status_code == 404
+    assert requests.get(web + "/readyz").status_code == 404
+
+
+def test_asset_stamps_are_current():
+    html = open(os.path.join(FRONTEND, "index.html")).read()
+    for asset in ["app.js", "styles.css"]:
+        digest = hashlib.sha256(open(os.path.join(FRONTEND, "assets", asset), "rb").read()).hexdigest()[:12]
+        assert f"/assets/{asset}?v={digest}" in html, f"run frontend/stamp-assets after editing {asset}"
