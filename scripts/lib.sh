@@ -28,20 +28,23 @@ ensure_swift() {
     die "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"
 }
 
-# ensure_venv: a Python virtualenv under tmp/ with the test tooling from PyPI.
+# ensure_venv [NAME REQUIREMENTS]: a Python virtualenv under tmp/ with tooling from
+# PyPI (default: tmp/venv from Tests/requirements.txt, put first on PATH).
 ensure_venv() {
-    local venv="$TMP_DIR/venv"
+    local name="${1:-venv}" requirements="${2:-$ROOT/Tests/requirements.txt}"
+    local venv="$TMP_DIR/$name"
     local stamp="$venv/.requirements"
     if [ ! -x "$venv/bin/python" ]; then
         ensure_packages python3-venv
         python3 -m venv "$venv"
     fi
-    if ! cmp -s "$ROOT/Tests/requirements.txt" "$stamp" 2>/dev/null; then
-        say "installing Python test tooling into tmp/venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/Tests/requirements.txt"
-        cp "$ROOT/Tests/requirements.txt" "$stamp"
+    if ! cmp -s "$requirements" "$stamp" 2>/dev/null; then
+        say "installing Python tooling into tmp/$name"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+        cp "$requirements" "$stamp"
     fi
-    export PATH="$venv/bin:$PATH"
+    [ "$name" = venv ] && export PATH="$venv/bin:$PATH"
+    return 0
 }
 
 # free_port: a TCP port nothing listens on right now.

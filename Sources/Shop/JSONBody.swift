@@ -148,3 +148,4 @@ extension String {
 extension Substring {
     func trimmingCharacters(in character: Character) -> String { String(self).trimmingCharacters(in: character) }
 }
+

@@ -1,0 +1,98 @@
+"""`docker compose up --build` as a user would run it, then the API driven
+through the frontend's proxy: browse, cart, checkout. Needs a container engine
+(scripts/test starts podman's, see ../shared/containers/README.md); skipped
+with a reason when there is none."""
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PROJECT = "storefront-test"
+SHOP = "http://127.0.0.1:3000"
+
+
+def compose(*args, check=True, timeout=1800):
+    return subprocess.run(["docker", "compose", "-p", PROJECT, "-f", os.path.join(ROOT, "docker-compose.yml"), *args],
+                          cwd=ROOT, capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def call(method, path, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(SHOP + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})} if data else (headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    if not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock"):
+        pytest.skip("no container engine: run through scripts/test, which starts one")
+    compose("down", "-v", check=False)
+    up = compose("up", "--build", "-d", check=False)
+    assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if call("GET", "/api/v1/categories")[0] == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(2)
+    else:
+        logs = compose("logs", "--tail", "80", check=False)
+        pytest.fail("the stack did not come up within 5 minutes:\n" + logs.stdout[-6000:])
+    yield
+    compose("down", "-v", check=False)
+
+
+def test_shop_through_the_frontend_proxy(stack):
+    status, _, categories = call("GET", "/api/v1/categories")
+    assert status == 200 and len(categories["items"]) >= 8, "the demo catalog should be seeded on first start"
+    status, _, products = call("GET", "/api/v1/products?category=outdoor&sort=price")
+    assert status == 200 and products["total"] >= 1
+    product = next(p for p in products["items"] if p["stock"] > 0)
+    status, headers, cart = call("POST", "/api/v1/carts")
+    assert status == 201 and headers["Location"].endswith(cart["id"])
+    status, _, cart = call("PUT", f"/api/v1/carts/{cart['id']}/items/{product['id']}", {"quantity": 1})
+    assert status == 200 and cart["itemCount"] == 1
+    order = {"cartId": cart["id"], "customer": {"email": "ada@example.com", "name": "Ada"},
+             "shippingAddress": {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}}
+    status, _, placed = call("POST", "/api/v1/orders", order, {"Idempotency-Key": "compose-test-1"})
+    assert status == 201 and placed["totalCents"] == product["priceCents"]
+    assert call("GET", f"/api/v1/orders/{placed['id']}")[2]["status"] == "pending"
+    with urllib.request.urlopen(SHOP + "/", timeout=10) as page:
+        assert b"Storefront" in page.read() and "Content-Security-Policy" in page.headers
+    # Only /api/ is proxied; the API's own operational endpoints stay inside.
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(SHOP + "/metrics", timeout=10)
+
+
+def test_down_keeps_the_data_and_down_v_removes_it(stack):
+    status, _, cart = call("POST", "/api/v1/carts")
+    assert status == 201
+    compose("down")
+    compose("up", "-d")
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            status, _, again = call("GET", f"/api/v1/carts/{cart['id']}")
+            if status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(2)
+    assert status == 200 and again["id"] == cart["id"], "the named volume should keep the data across down/up"
+    volumes = subprocess.run(["docker", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True).stdout
+    assert f"{PROJECT}_mysql-data" in volumes
+    compose("down", "-v")
+    volumes = subprocess.run(["docker", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True).stdout
+    assert f"{PROJECT}_mysql-data" not in volumes

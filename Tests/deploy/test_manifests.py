@@ -1,0 +1,192 @@
+"""The deployment files, checked without a cluster: every overlay builds,
+validates against Kubernetes' schemas, passes checkov and hadolint, and holds
+together in the ways a schema cannot check (selectors, ports, secret keys)."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OVERLAYS = ["tutorial", "production"]
+BIN = os.path.dirname(sys.executable)
+
+
+def render(overlay):
+    out = subprocess.run(["kubectl", "kustomize", os.path.join(ROOT, "k8s", "overlays", overlay)],
+                         capture_output=True, text=True, check=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def rendered(request, tmp_path_factory):
+    docs = render(request.param)
+    path = tmp_path_factory.mktemp(request.param) / "rendered.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return request.param, docs, path
+
+
+def kubernetes_versions():
+    """The three newest minor versions kubernetes-validate ships schemas for: the two newest,
+    and the oldest one upstream still supports (Kubernetes maintains the three newest minors)."""
+    import kubernetes_validate
+    folder = os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema")
+    versions = sorted({tuple(map(int, name[1:].split("-")[0].split("."))) for name in os.listdir(folder) if name.startswith("v1.")})
+    return [".".join(map(str, v)) for v in versions[-3:]]
+
+
+def test_kubernetes_validate_strict(rendered):
+    overlay, _, path = rendered
+    versions = kubernetes_versions()
+    assert len(versions) >= 2
+    for version in versions:
+        result = subprocess.run([os.path.join(BIN, "kubernetes-validate"), "--strict", "-k", version, str(path)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, f"{overlay} on Kubernetes {version}:\n{result.stdout}{result.stderr}"
+
+
+def test_checkov_on_manifests(rendered):
+    overlay, _, path = rendered
+    result = subprocess.run([os.path.join(BIN, "checkov"), "--quiet", "--compact", "--framework", "kubernetes",
+                             "--config-file", os.path.join(ROOT, "k8s", ".checkov.yaml"), "-f", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"{overlay}:\n{result.stdout[-6000:]}{result.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "frontend/Dockerfile"])
+def test_checkov_and_hadolint_on_dockerfiles(dockerfile):
+    path = os.path.join(ROOT, dockerfile)
+    checkov = subprocess.run([os.path.join(BIN, "checkov"), "--quiet", "--compact", "--framework", "dockerfile",
+                              "--config-file", os.path.join(ROOT, "k8s", ".checkov.yaml"), "-f", path],
+                             capture_output=True, text=True)
+    assert checkov.returncode == 0, checkov.stdout[-4000:]
+    hadolint = subprocess.run([os.path.join(BIN, "hadolint"), path], capture_output=True, text=True)
+    assert hadolint.returncode == 0, hadolint.stdout + hadolint.stderr
+
+
+def test_compose_file_is_accepted():
+    compose = shutil.which("docker-compose", path=BIN) or os.path.join(BIN, "docker-compose")
+    result = subprocess.run([compose, "-f", os.path.join(ROOT, "docker-compose.yml"), "config", "--quiet"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+# ---- cross-references a schema cannot check ----
+
+def pods(docs):
+    """(workload, pod template) for every Deployment and StatefulSet."""
+    return [(d, d["spec"]["template"]) for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+
+
+def matches(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def selects(label_selector, labels):
+    """A full LabelSelector: matchLabels and In/NotIn/Exists expressions; {} selects everything."""
+    if not matches(label_selector.get("matchLabels"), labels):
+        return False
+    for e in label_selector.get("matchExpressions", []):
+        value = labels.get(e["key"])
+        ok = {"In": value in e.get("values", []), "NotIn": value not in e.get("values", []),
+              "Exists": e["key"] in labels, "DoesNotExist": e["key"] not in labels}[e["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+def test_services_select_pods_and_named_ports(rendered):
+    overlay, docs, _ = rendered
+    for service in [d for d in docs if d["kind"] == "Service"]:
+        targets = [t for _, t in pods(docs) if matches(service["spec"]["selector"], t["metadata"]["labels"])]
+        assert targets, f"{overlay}: Service {service['metadata']['name']} selects no pods"
+        for port in service["spec"]["ports"]:
+            names = {p.get("name") for t in targets for c in t["spec"]["containers"] for p in c.get("ports", [])}
+            numbers = {p["containerPort"] for t in targets for c in t["spec"]["containers"] for p in c.get("ports", [])}
+            target = port.get("targetPort", port["port"])
+            assert target in names or target in numbers, f"{overlay}: {service['metadata']['name']} targets {target}"
+
+
+def test_secret_and_configmap_references_resolve(rendered):
+    overlay, docs, _ = rendered
+    secrets = {d["metadata"]["name"]: set(d.get("data", {})) | set(d.get("stringData", {})) for d in docs if d["kind"] == "Secret"}
+    configmaps = {d["metadata"]["name"]: set(d.get("data", {})) for d in docs if d["kind"] == "ConfigMap"}
+    for workload, template in pods(docs):
+        spec = template["spec"]
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {})
+                if "secretKeyRef" in ref:
+                    r = ref["secretKeyRef"]
+                    assert r["key"] in secrets.get(r["name"], set()), f"{overlay}: {workload['metadata']['name']} needs secret {r}"
+                if "configMapKeyRef" in ref:
+                    r = ref["configMapKeyRef"]
+                    assert r["key"] in configmaps.get(r["name"], set()), f"{overlay}: {workload['metadata']['name']} needs configmap {r}"
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in secrets, f"{overlay}: volume {volume}"
+
+
+def test_probe_ports_exist(rendered):
+    overlay, docs, _ = rendered
+    for workload, template in pods(docs):
+        for container in template["spec"]["containers"]:
+            names = {p.get("name") for p in container.get("ports", [])} | {p["containerPort"] for p in container.get("ports", [])}
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                port = container.get(probe, {}).get("httpGet", {}).get("port")
+                if port is not None:
+                    assert port in names, f"{overlay}: {workload['metadata']['name']} {probe} port {port}"
+
+
+def test_restricted_pod_security_everywhere(rendered):
+    overlay, docs, _ = rendered
+    for workload, template in pods(docs):
+        spec = template["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert c["resources"]["requests"] and c["resources"]["limits"]
+            assert ":" in c["image"] and not c["image"].endswith(":latest"), c["image"]
+    namespaces = [d for d in docs if d["kind"] == "Namespace"]
+    assert namespaces and all(n["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted" for n in namespaces)
+
+
+def test_service_types_per_topology(rendered):
+    overlay, docs, _ = rendered
+    services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
+    assert services["mysql"]["type"] == "ClusterIP" and services["mysql"]["ports"][0]["port"] == 3306
+    if overlay == "tutorial":
+        assert services["backend"]["type"] == "NodePort" and services["backend"]["ports"][0]["nodePort"] == 30080
+        assert services["backend"]["ports"][0]["port"] == 80
+        assert services["frontend"]["type"] == "LoadBalancer" and services["frontend"]["ports"][0]["port"] == 80
+    else:
+        assert services["backend"]["type"] == "ClusterIP" and services["frontend"]["type"] == "ClusterIP"
+        kinds = {d["kind"] for d in docs}
+        assert {"Ingress", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler"} <= kinds
+
+
+def test_network_policies_select_the_pods_they_mean(rendered):
+    overlay, docs, _ = rendered
+    labels = [t["metadata"]["labels"] for _, t in pods(docs)]
+    for policy in [d for d in docs if d["kind"] == "NetworkPolicy"]:
+        selector = policy["spec"]["podSelector"]
+        assert any(selects(selector, l) for l in labels), f"{policy['metadata']['name']} selects no pod"
+        for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", []):
+            for peer in rule.get("from", []) + rule.get("to", []):
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    assert any(matches(peer["podSelector"].get("matchLabels", {}), l) for l in labels), policy["metadata"]["name"]
+
+
+def test_termination_grace_outlasts_shutdown(rendered):
+    overlay, docs, _ = rendered
+    backend = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "backend")
+    spec = backend["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert spec["terminationGracePeriodSeconds"] > pre_stop + float(env["SHUTDOWN_DELAY_SECONDS"]) + float(env["SHUTDOWN_TIMEOUT_SECONDS"])
