@@ -64,7 +64,9 @@ def servers(peer):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     return {
         "storefront": (["taskset", "-c", "1", os.path.join(ROOT, ".build", "release", "storefront")], 8089,
-                       {"PORT": "8089", "HOST": "127.0.0.1", "EVENT_LOOPS": "1", "LOG_LEVEL": "warning"}),
+                       {"PORT": "8089", "HOST": "127.0.0.1", "EVENT_LOOPS": "1", "LOG_LEVEL": "warning",
+                        # /healthz never touches the database; do not wait on one at start.
+                        "MIGRATE_ON_START": "false"}),
         "hummingbird": (["taskset", "-c", "1", os.path.join(peer, ".build", "release", "HummingbirdPeer")], 8090, {"PORT": "8090"}),
         "nginx": (["taskset", "-c", "1", nginx, "-p", nginx_prefix + "/", "-c", "nginx.conf"], 8091, {}),
     }
@@ -80,7 +82,7 @@ def peak_rss_mib(pid):
 
 
 def to_ms(text):
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    value, unit = re.match(r"([\d.]+)([a-z]+)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
@@ -95,6 +97,8 @@ def run_one(name, spec, duration, connections):
                  capture_output=True, text=True).stdout
         if "Non-2xx" in out or "Socket errors" in out:
             print(f"warning: {name} had errors:\n{out}", file=sys.stderr)
+        if "Requests/sec" not in out or "99%" not in out:
+            raise RuntimeError(f"{name}: unexpected wrk output:\n{out}")
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
         p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
