@@ -12,19 +12,17 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
+from common import sh, wait_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP = os.path.join(ROOT, "tmp", "bench")
 PEERS = os.path.join(ROOT, "..", "shared", "bench", "peers")
 
-
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, **kw)
 
 
 def ensure_tools():
@@ -43,18 +41,6 @@ def build():
         print("building the Hummingbird peer (a few minutes, once)...", file=sys.stderr)
         sh(["swift", "build", "-c", "release"], cwd=peer)
     return peer
-
-
-def wait_port(port, proc):
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 def servers(peer):

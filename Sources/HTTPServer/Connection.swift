@@ -144,7 +144,7 @@ final class Connection {
         request.remoteAddress = remoteAddress
         requestStartedAt = loop.now
         request.requestID = HTTPServer.saneRequestID(request.headers.first(key: "x-request-id")) ?? loop.makeRequestID()
-        let keepAlive = HTTPServer.wantsKeepAlive(request) && !loop.server.isStopping
+        let keepAlive = HTTPServer.wantsKeepAlive(request) && !loop.server.isDraining
         let isHead = request.method == .HEAD
 
         guard let match = loop.server.router.match(request.method, path: request.path) else {
@@ -189,7 +189,7 @@ final class Connection {
     func handlerFinished(_ completion: Completion) {
         busy = false
         complete(completion.request, completion.response, route: completion.request.route,
-                 keepAlive: completion.keepAlive && !loop.server.isStopping, isHead: completion.request.method == .HEAD)
+                 keepAlive: completion.keepAlive && !loop.server.isDraining, isHead: completion.request.method == .HEAD)
         process()
     }
 

@@ -20,32 +20,11 @@ public struct HTTPHeaders: Sendable, Sequence {
         fields.append((lower, name, value))
     }
 
-    public mutating func remove(_ name: String) {
-        let lower = name.lowercased()
-        fields.removeAll { $0.key == lower }
-    }
-
     /// The first value of a field.
     public subscript(_ name: String) -> String? {
         let lower = name.lowercased()
         return fields.first { $0.key == lower }?.value
     }
-
-    public func values(_ name: String) -> [String] {
-        let lower = name.lowercased()
-        return fields.filter { $0.key == lower }.map(\.value)
-    }
-
-    public func contains(_ name: String) -> Bool { self[name] != nil }
-
-    /// Comma-separated list members across every field of that name, lowercased and trimmed.
-    public func tokens(_ name: String) -> [String] {
-        values(name).flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingOWS().lowercased() }
-            .filter { !$0.isEmpty }
-    }
-
-    public var count: Int { fields.count }
 
     /// (name as given, value) pairs in order.
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
@@ -56,6 +35,7 @@ public struct HTTPHeaders: Sendable, Sequence {
     func contains(key: String) -> Bool { fields.contains { $0.key == key } }
     func first(key: String) -> String? { fields.first { $0.key == key }?.value }
     func all(key: String) -> [String] { fields.filter { $0.key == key }.map(\.value) }
+    /// Comma-separated list members across every field with that key, lowercased and trimmed.
     func tokens(key: String) -> [String] {
         all(key: key).flatMap { $0.split(separator: ",") }.map { $0.trimmingOWS().lowercased() }.filter { !$0.isEmpty }
     }

@@ -55,10 +55,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// True from the shutdown signal on: readiness should fail, responses close their connections.
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
-    var isStopping: Bool { isDraining }
     public var connectionsOpen: Int { openConnections.load(ordering: .relaxed) }
     public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
-    public var workerLoad: (queued: Int, running: Int) { pool.load }
 
     // MARK: - Running
 

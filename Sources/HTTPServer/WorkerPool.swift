@@ -24,7 +24,6 @@ public final class WorkerPool: @unchecked Sendable {
     private var count = 0
     private var stopping = false
     private var threads: [pthread_t] = []
-    private var busy = 0
 
     public let threadCount: Int
     public let queueCapacity: Int
@@ -58,9 +57,6 @@ public final class WorkerPool: @unchecked Sendable {
         return true
     }
 
-    /// Jobs queued or running, for metrics.
-    public var load: (queued: Int, running: Int) { lock.withLock { (count, busy) } }
-
     private func run() {
         while true {
             lock.lock()
@@ -73,10 +69,8 @@ public final class WorkerPool: @unchecked Sendable {
             queue[head] = nil
             head = (head + 1) % queueCapacity
             count -= 1
-            busy += 1
             lock.unlock()
             job()
-            lock.withLock { busy -= 1 }
         }
     }
 

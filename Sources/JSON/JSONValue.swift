@@ -30,11 +30,6 @@ public enum JSONValue: Sendable, Equatable {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.0 == name }?.1
     }
-
-    public var isObject: Bool {
-        if case .object = self { return true }
-        return false
-    }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
