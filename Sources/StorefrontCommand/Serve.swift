@@ -59,6 +59,9 @@ enum Serve {
             .text(metrics.render(server: server, pool: pool), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
 
+        if let token = settings.adminToken, token.utf8.count < 16 {
+            logger.log(.warning, "ADMIN_TOKEN is only \(token.utf8.count) characters: anyone who can guess it can change the catalog; use 32 random bytes (openssl rand -hex 32)")
+        }
         let housekeeping = Housekeeping(api: api, logger: logger)
         housekeeping.start()
         server.handleSignals()

@@ -59,25 +59,27 @@ struct Settings {
             s.dbPoolSize = try integer("DB_POOL_SIZE", v, 1...500)
         },
         Entry(name: "DB_TLS", defaultText: "preferred", help: "TLS to MySQL: disabled, preferred, required, verify-ca, verify-identity") { s, v in
+            let v = v.lowercased()
             let allowed = ["disabled", "preferred", "required", "verify-ca", "verify-identity"]
             guard allowed.contains(v) else { throw invalid("DB_TLS", v, allowed.joined(separator: ", ")) }
             s.dbTLS = v
         },
         Entry(name: "ADMIN_TOKEN", defaultText: "(unset: admin calls answer 401)", help: "bearer token for admin calls (prefer ADMIN_TOKEN_FILE)") { s, v in
-            guard v.utf8.count >= 16 else { throw SettingsError(description: "ADMIN_TOKEN is too short: use at least 16 characters (e.g. openssl rand -hex 32)") }
-            s.adminToken = v
+            s.adminToken = v.isEmpty ? nil : v
         },
         Entry(name: "ADMIN_TOKEN_FILE", defaultText: "(unset)", help: "file holding the admin bearer token") { s, v in
             let token = try secretFile("ADMIN_TOKEN_FILE", v)
-            guard token.utf8.count >= 16 else { throw SettingsError(description: "ADMIN_TOKEN_FILE=\(v) holds a token shorter than 16 characters") }
+            guard !token.isEmpty else { throw SettingsError(description: "ADMIN_TOKEN_FILE=\(v) is empty; put the token in it, or unset the variable") }
             s.adminToken = token
         },
         Entry(name: "LOG_LEVEL", defaultText: "info", help: "debug, info, warning or error") { s, v in
+            let v = v.lowercased() == "warn" ? "warning" : v.lowercased()
             let allowed = ["debug", "info", "warning", "error"]
             guard allowed.contains(v) else { throw invalid("LOG_LEVEL", v, allowed.joined(separator: ", ")) }
             s.logLevel = v
         },
         Entry(name: "LOG_FORMAT", defaultText: "json", help: "json (one object per line) or text (for a terminal)") { s, v in
+            let v = v.lowercased()
             guard v == "json" || v == "text" else { throw invalid("LOG_FORMAT", v, "json or text") }
             s.logFormat = v
         },

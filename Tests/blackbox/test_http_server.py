@@ -152,3 +152,15 @@ def test_healthcheck_command(server):
     assert missing.returncode == 1
     down = subprocess.run([BIN, "healthcheck", "--url", "http://127.0.0.1:1/healthz"], capture_output=True, timeout=10)
     assert down.returncode == 1
+
+
+def test_settings_accept_case_and_warn_on_a_short_admin_token():
+    s = Server(env={"LOG_LEVEL": "WARN", "LOG_FORMAT": "JSON", "ADMIN_TOKEN": "short"})
+    try:
+        r = requests.get(s.url + "/api/v1/orders", headers={"Authorization": "Bearer short"})
+        assert r.status_code != 401, "a short token still works (with a warning at start)"
+    finally:
+        out, _ = s.stop()
+    assert any(json.loads(line).get("level") == "warning" and "ADMIN_TOKEN" in json.loads(line)["message"]
+               for line in out.splitlines() if line.strip())
+    assert "short" not in out.replace("only 5 characters", "")
