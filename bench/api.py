@@ -12,13 +12,12 @@ Run through bench/api.sh, which starts a throwaway database (or uses DB_*).
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
 import time
 
-from common import sh, wait_port
+from common import sh, stop, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "bench")
@@ -53,15 +52,11 @@ def run(name, spec, scenario, products, duration, connections):
         out = sh(["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", script, f"http://127.0.0.1:{port}"],
                  env={**os.environ, "PRODUCTS": str(products)}, capture_output=True, text=True).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        orders = re.search(r"orders/s[^\d]*([\d.]+)", out, re.I)
+        orders = re.search(r"([\d.]+) orders/s", out)
         problems = [line.strip() for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line or "unexpected" in line]
         return rps, float(orders.group(1)) if orders else None, problems, out
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main():

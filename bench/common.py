@@ -1,4 +1,5 @@
 """Helpers shared by the bench scripts."""
+import signal
 import socket
 import subprocess
 import time
@@ -19,3 +20,12 @@ def wait_port(port, proc):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listening on {port}")
+
+
+def stop(proc):
+    """SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

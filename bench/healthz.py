@@ -11,13 +11,12 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import time
 
-from common import sh, wait_port
+from common import sh, stop, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP = os.path.join(ROOT, "tmp", "bench")
@@ -90,11 +89,7 @@ def run_one(name, spec, duration, connections):
         p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
         return rps, p50, p99, peak_rss_mib(proc.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main():
