@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import HTTPServer
 import JSON
@@ -6,7 +7,13 @@ import Synchronization
 /// Log lines on stdout: one JSON object per line (for collectors) or plain
 /// text (for a terminal). Secrets never reach it: nothing logs settings or
 /// request headers other than the request id.
+///
+/// Lines are handed to a writer thread through a bounded buffer, so a slow
+/// reader of stdout never stalls the event loops; past the bound, lines are
+/// dropped and the drop is reported once the writer catches up.
 final class Logger: Sendable {
+    static let maxBufferedBytes = 8 * 1024 * 1024
+
     enum Level: Int, Comparable, Sendable {
         case debug, info, warning, error
         static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
@@ -23,11 +30,48 @@ final class Logger: Sendable {
 
     let minimum: Level
     let json: Bool
-    private let lock = Mutex(())
+    /// Lines waiting for the writer; `queued` counts lines taken in, `written` those out.
+    private let pending = Mutex<(bytes: [UInt8], dropped: Int, queued: Int, written: Int)>(([], 0, 0, 0))
+    private let wake = DispatchSemaphore(value: 0)
 
     init(level: String, format: String) {
         minimum = Level(level)
         json = format == "json"
+        _ = startThread(name: "log-writer") { [self] in writeForever() }
+    }
+
+    private func writeForever() {
+        while true {
+            wake.wait()
+            let (bytes, dropped, upTo) = pending.withLock { state -> ([UInt8], Int, Int) in
+                defer { state.bytes = []; state.dropped = 0 }
+                return (state.bytes, state.dropped, state.queued)
+            }
+            if dropped > 0 {
+                Logger.writeAll(Array("{\"time\":\"\(Logger.timestamp())\",\"level\":\"warning\",\"message\":\"dropped \(dropped) log lines: stdout was not read fast enough\"}\n".utf8))
+            }
+            Logger.writeAll(bytes)
+            pending.withLock { $0.written = upTo }
+        }
+    }
+
+    private static func writeAll(_ bytes: [UInt8]) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + written, bytes.count - written) }
+            if n <= 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            written += n
+        }
+    }
+
+    /// Waits until everything logged so far is written (before the process exits).
+    func flush() {
+        let target = pending.withLock { $0.queued }
+        wake.signal()
+        for _ in 0..<5000 where pending.withLock({ $0.written < target }) { usleep(1000) }
     }
 
     func enabled(_ level: Level) -> Bool { level >= minimum }
@@ -46,14 +90,17 @@ final class Logger: Sendable {
             line = Array(text.utf8)
         }
         line.append(0x0A)
-        lock.withLock { _ in
-            var written = 0
-            while written < line.count {
-                let n = line.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + written, line.count - written) }
-                if n <= 0 { if errno == EINTR { continue }; break }
-                written += n
+        let wasEmpty = pending.withLock { state -> Bool in
+            guard state.bytes.count + line.count <= Logger.maxBufferedBytes else {
+                state.dropped += 1
+                return false
             }
+            let wasEmpty = state.bytes.isEmpty && state.dropped == 0
+            state.bytes.append(contentsOf: line)
+            state.queued += 1
+            return wasEmpty
         }
+        if wasEmpty { wake.signal() }
     }
 
     /// The server's own messages, mapped onto these levels.

@@ -48,13 +48,18 @@ do {
 }
 
 let logger = Logger(level: settings.logLevel, format: settings.logFormat)
+/// Exits once every log line is out.
+func finish(_ code: Int32) -> Never {
+    logger.flush()
+    exit(code)
+}
 switch command {
 case "", "serve":
-    exit(Serve.run(settings, logger: logger))
+    finish(Serve.run(settings, logger: logger))
 case "migrate":
-    exit(DatabaseCommands.migrate(settings, logger: logger))
+    finish(DatabaseCommands.migrate(settings, logger: logger))
 case "seed":
-    exit(DatabaseCommands.seed(settings, arguments: arguments, logger: logger))
+    finish(DatabaseCommands.seed(settings, arguments: arguments, logger: logger))
 case "healthcheck":
     var url = "http://127.0.0.1:\(settings.port)/healthz"
     if let i = arguments.firstIndex(of: "--url") {

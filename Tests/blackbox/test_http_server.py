@@ -1,5 +1,6 @@
 """The storefront binary's HTTP behaviour, seen from outside over real sockets."""
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -7,7 +8,7 @@ import time
 
 import requests
 
-from conftest import BIN, Server
+from conftest import BIN, Server, free_port
 
 
 def test_healthz(server):
@@ -164,3 +165,27 @@ def test_settings_accept_case_and_warn_on_a_short_admin_token():
     assert any(json.loads(line).get("level") == "warning" and "ADMIN_TOKEN" in json.loads(line)["message"]
                for line in out.splitlines() if line.strip())
     assert "short" not in out.replace("only 5 characters", "")
+
+
+def test_unread_stdout_does_not_stall_requests():
+    # A pipe nobody reads fills after 64 KiB; logging must not block the server behind it.
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "HOST": "127.0.0.1", "LOG_FORMAT": "json", "MIGRATE_ON_START": "false",
+           "DB_HOST": "127.0.0.1", "DB_PORT": "1"}
+    process = subprocess.Popen([BIN], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        session = requests.Session()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                session.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        start = time.time()
+        for _ in range(3000):  # about 750 KB of access log
+            assert session.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        assert time.time() - start < 20
+    finally:
+        process.kill()
+        process.wait()
