@@ -1,0 +1,36 @@
+"""The README's run command, as a developer runs it: scripts/run on free ports
+with no DB_* set (so it starts its own throwaway MariaDB), then the shop and
+the API through the frontend's proxy, then Ctrl-C."""
+import os
+import signal
+import subprocess
+import time
+
+import requests
+
+from conftest import free_port
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def test_scripts_run_serves_the_shop_and_the_api(tmp_path):
+    api_port, shop_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
+    env.update(PORT=str(api_port), FRONTEND_PORT=str(shop_port))
+    log = open(tmp_path / "run.log", "wb")
+    process = subprocess.Popen([os.path.join(ROOT, "scripts", "run")], env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        deadline = time.time() + 600  # includes a release build
+        while time.time() < deadline and b"shop: open" not in (tmp_path / "run.log").read_bytes():
+            assert process.poll() is None, (tmp_path / "run.log").read_text(errors="replace")[-3000:]
+            time.sleep(1)
+        shop = f"http://127.0.0.1:{shop_port}"
+        assert requests.get(shop + "/").status_code == 200
+        products = requests.get(shop + "/api/v1/products").json()
+        assert products["total"] >= 30, "the demo catalog is served through the frontend's proxy"
+        assert requests.get(f"http://127.0.0.1:{api_port}/readyz").status_code == 200
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(60)
+    assert b"error" not in (tmp_path / "run.log").read_bytes().lower()
