@@ -225,3 +225,25 @@ def test_asset_stamps_are_current():
     for asset in ["app.js", "styles.css"]:
         digest = hashlib.sha256(open(os.path.join(FRONTEND, "assets", asset), "rb").read()).hexdigest()[:12]
         assert f"/assets/{asset}?v={digest}" in html, f"run frontend/stamp-assets after editing {asset}"
+
+
+def test_readable_on_a_phone(api, web, browser):
+    item = make_product(api, name=f"Phone Case {uuid.uuid4().hex[:6]} with a rather long product name", stock=5)
+    p = Page(browser, web)
+    browser.set_window_size(390, 844)  # a common phone viewport
+    try:
+        for path, ready in [("/", "[data-testid=product-grid]"), (f"/#/product/{item['id']}", "[data-testid=product]")]:
+            p.go(path)
+            p.wait(ready)
+            width = browser.execute_script("return document.documentElement.scrollWidth")
+            viewport = browser.execute_script("return window.innerWidth")
+            assert width <= viewport, f"{path} scrolls sideways on a phone ({width} > {viewport})"
+            p.shot("phone-" + ("catalog" if path == "/" else "product"))
+        p.wait("[data-testid=product] [data-testid=add-to-cart]").click()
+        p.wait_text("#notice", "Added")
+        p.go("/#/checkout")
+        p.wait("[data-testid=checkout-form]")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= browser.execute_script("return window.innerWidth")
+        p.shot("phone-checkout")
+    finally:
+        browser.set_window_size(1280, 1000)
