@@ -46,13 +46,15 @@ struct Carts {
             """, [.string(id)])
     }
 
-    static func json(id: String, status: String, lines: [MySQLRow], createdAt: MySQLDateTime?, updatedAt: MySQLDateTime?) -> JSONValue {
+    /// `lines` hold product_id, sku, name, price_cents, quantity from column `column` on.
+    static func json(id: String, status: String, lines: [MySQLRow], column: Int = 0, createdAt: MySQLDateTime?, updatedAt: MySQLDateTime?) -> JSONValue {
         var items: [JSONValue] = []
         var count = 0
         var subtotal = 0
         for line in lines {
-            let (price, quantity) = (line[3].int ?? 0, line[4].int ?? 0)
-            items.append(Carts.lineJSON(productID: line[0].int ?? 0, sku: line[1].string, name: line[2].string, unitPrice: price, quantity: quantity))
+            let (price, quantity) = (line[column + 3].int ?? 0, line[column + 4].int ?? 0)
+            items.append(Carts.lineJSON(productID: line[column].int ?? 0, sku: line[column + 1].string, name: line[column + 2].string,
+                                        unitPrice: price, quantity: quantity))
             count += quantity
             subtotal += price * quantity
         }
@@ -61,19 +63,14 @@ struct Carts {
                 "createdAt": .string(createdAt?.rfc3339), "updatedAt": .string(updatedAt?.rfc3339)]
     }
 
-    /// Locks the cart and checks that it can still change; returns its creation time,
-    /// the database's clock now, and how many lines other than `productID` it has.
-    private func lockOpenCart(_ c: MySQLConnection, _ id: String, productID: Int64) throws -> (createdAt: MySQLValue, now: MySQLValue, otherLines: Int) {
-        guard let cart = try c.query("""
-            SELECT status, created_at, UTC_TIMESTAMP(3), (SELECT COUNT(*) FROM cart_items WHERE cart_id = carts.id AND product_id <> ?)
-            FROM carts WHERE id = ? FOR UPDATE
-            """, [.int(productID), .string(id)]).first else {
+    /// Locks the cart by touching it, which also proves it open; otherwise says why not.
+    private func lockOpenCart(_ c: MySQLConnection, _ id: String) throws {
+        let touched = try c.execute("UPDATE carts SET updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = 'open'", [.string(id)])
+        guard touched.affectedRows == 0 else { return }
+        guard try c.query("SELECT status FROM carts WHERE id = ?", [.string(id)]).first != nil else {
             throw Problems.notFound("cart \(id)")
         }
-        guard cart[0].string == "open" else {
-            throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(id) has been checked out and can no longer change.")
-        }
-        return (cart[1], cart[2], cart[3].int ?? 0)
+        throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(id) has been checked out and can no longer change.")
     }
 
     static func quantity(_ request: HTTPRequest) throws(HTTPError) -> Int {
@@ -83,33 +80,44 @@ struct Carts {
         return quantity!
     }
 
-    /// Sets a line (0 removes it). Stock is checked, not reserved.
+    /// Sets a line (0 removes it). Stock is checked, not reserved. Five statements on
+    /// the common path: lock the cart, write the line only if the product is active
+    /// and has the stock, read the cart back, and the transaction's own two.
     func setLine(_ id: String, productID: Int64, quantity: Int, onConflict: () -> Void) throws -> JSONValue {
         try pool.withTransaction { c in
-            let cart = try lockOpenCart(c, id, productID: productID)
+            try lockOpenCart(c, id)
             if quantity == 0 {
                 try c.execute("DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?", [.string(id), .int(productID)])
             } else {
-                guard let product = try c.query("SELECT stock FROM products WHERE id = ? AND active = 1", [.int(productID)]).first else {
-                    throw Problems.notFound("product \(productID)")
-                }
-                let stock = product[0].int ?? 0
-                guard quantity <= stock else {
-                    onConflict()
-                    throw Problems.conflict("insufficient-stock", "Not enough stock",
-                                            "Only \(stock) of product \(productID) in stock; \(quantity) requested.",
-                                            [("items", [["productId": .int(Int(productID)), "requested": .int(quantity), "available": .int(stock)]])])
-                }
-                guard cart.otherLines < Carts.maxLines else {
-                    throw Problems.validation([FieldError(field: "productId", message: "a cart holds at most \(Carts.maxLines) different products")])
-                }
-                try c.execute("""
-                    INSERT INTO cart_items (cart_id, product_id, quantity, added_at) VALUES (?, ?, ?, ?)
+                let written = try c.execute("""
+                    INSERT INTO cart_items (cart_id, product_id, quantity, added_at)
+                    SELECT ?, id, ?, UTC_TIMESTAMP(3) FROM products WHERE id = ? AND active = 1 AND stock >= ?
                     ON DUPLICATE KEY UPDATE quantity = ?
-                    """, [.string(id), .int(productID), .int(Int64(quantity)), cart.now, .int(Int64(quantity))])
+                    """, [.string(id), .int(Int64(quantity)), .int(productID), .int(Int64(quantity)), .int(Int64(quantity))]).affectedRows
+                // Nothing written: no such product, not enough stock, or the line already had this quantity.
+                if written == 0 {
+                    guard let product = try c.query("SELECT stock FROM products WHERE id = ? AND active = 1", [.int(productID)]).first else {
+                        throw Problems.notFound("product \(productID)")
+                    }
+                    let stock = product[0].int ?? 0
+                    if quantity > stock {
+                        onConflict()
+                        throw Problems.conflict("insufficient-stock", "Not enough stock",
+                                                "Only \(stock) of product \(productID) in stock; \(quantity) requested.",
+                                                [("items", [["productId": .int(Int(productID)), "requested": .int(quantity), "available": .int(stock)]])])
+                    }
+                }
             }
-            try c.execute("UPDATE carts SET updated_at = ? WHERE id = ?", [cart.now, .string(id)])
-            return Carts.json(id: id, status: "open", lines: try lines(c, id), createdAt: cart.createdAt.date, updatedAt: cart.now.date)
+            let cart = try c.query("""
+                SELECT c.created_at, c.updated_at, i.product_id, p.sku, p.name, p.price_cents, i.quantity
+                FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id LEFT JOIN products p ON p.id = i.product_id
+                WHERE c.id = ? ORDER BY i.added_at, i.product_id
+                """, [.string(id)])
+            let lines = cart.filter { !$0[2].isNull }
+            guard lines.count <= Carts.maxLines else {
+                throw Problems.validation([FieldError(field: "productId", message: "a cart holds at most \(Carts.maxLines) different products")])
+            }
+            return Carts.json(id: id, status: "open", lines: lines, column: 2, createdAt: cart.first?[0].date, updatedAt: cart.first?[1].date)
         }
     }
 }

@@ -348,3 +348,14 @@ def test_every_response_has_a_request_id_and_head_works(api):
     r = requests.delete(api.url + "/api/v1/categories")
     problem(r, 405)
     assert "GET" in r.headers["Allow"]
+
+
+def test_a_cart_holds_at_most_50_products(api):
+    products = [make_product(api, stock=5)["id"] for _ in range(51)]
+    cart = make_cart(api, [(pid, 1) for pid in products[:50]])
+    body = problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/{products[50]}", json={"quantity": 1}), 422)
+    assert body["errors"][0]["field"] == "productId"
+    lines = requests.get(f"{api.url}/api/v1/carts/{cart}").json()["items"]
+    assert len(lines) == 50 and products[50] not in {line["productId"] for line in lines}
+    # Changing a line already there is still fine at the limit.
+    assert requests.put(f"{api.url}/api/v1/carts/{cart}/items/{products[0]}", json={"quantity": 2}).status_code == 200
