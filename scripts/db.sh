@@ -52,9 +52,9 @@ SQL
 }
 
 stop_database() {
-    if [ -n "${DB_SERVER_PID:-}" ] && kill -0 "$DB_SERVER_PID" 2>/dev/null; then
-        kill "$DB_SERVER_PID" 2>/dev/null || true
-        wait "$DB_SERVER_PID" 2>/dev/null || true
+    if [ -n "${DB_SERVER_PID:-}" ]; then
+        stop_process "$DB_SERVER_PID" 30
+        DB_SERVER_PID=""
     fi
 }
 

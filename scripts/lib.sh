@@ -47,6 +47,21 @@ ensure_venv() {
     return 0
 }
 
+# stop_process PID [SECONDS]: SIGTERM, wait up to SECONDS (default 20), then SIGKILL.
+stop_process() {
+    local pid="$1" limit="${2:-20}" i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 $((limit * 10))); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "pid $pid did not stop within ${limit}s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
 # free_port: a TCP port nothing listens on right now.
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

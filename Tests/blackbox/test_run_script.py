@@ -31,6 +31,12 @@ def test_scripts_run_serves_the_shop_and_the_api(tmp_path):
         assert products["total"] >= 30, "the demo catalog is served through the frontend's proxy"
         assert requests.get(f"http://127.0.0.1:{api_port}/readyz").status_code == 200
     finally:
+        # Ctrl-C in a terminal signals the whole process group.
         os.killpg(process.pid, signal.SIGINT)
-        process.wait(60)
+        try:
+            process.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError("scripts/run did not stop on Ctrl-C:\n" + (tmp_path / "run.log").read_text(errors="replace")[-3000:])
+    assert process.returncode == 0
     assert b"error" not in (tmp_path / "run.log").read_bytes().lower()
