@@ -61,11 +61,8 @@ struct Catalog {
 
     /// Reads the listing's query parameters; anything malformed or out of range is a 400.
     static func listQuery(_ request: HTTPRequest) throws(HTTPError) -> ListQuery {
-        guard let items = request.queryItems() else { throw Problems.badParameter("(query)", "has a malformed percent-escape") }
         var query = ListQuery()
-        var seen = Set<String>()
-        for (name, value) in items {
-            guard seen.insert(name).inserted else { throw Problems.badParameter(name, "is given more than once") }
+        for (name, value) in try uniqueQueryItems(request) {
             switch name {
             case "category":
                 guard !value.isEmpty, value.unicodeScalars.count <= 64 else { throw Problems.badParameter(name, "must be at most 64 characters") }

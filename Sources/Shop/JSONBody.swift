@@ -29,7 +29,7 @@ struct JSONBody {
             throw HTTPError(.unsupportedMediaType, "Send the body as JSON with Content-Type: application/json.",
                             headers: HTTPHeaders([("Accept", "application/json")]))
         }
-        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: " ").lowercased() }
+        let parts = contentType.split(separator: ";").map { String($0).trimming(" \t").lowercased() }
         let mediaType = parts.first ?? ""
         let charsetOK = parts.dropFirst().allSatisfy { param in
             !param.hasPrefix("charset=") || ["charset=utf-8", "charset=\"utf-8\"", "charset=utf8"].contains(param)
@@ -65,7 +65,7 @@ struct JSONBody {
             return nil
         }
         // Surrounding spaces and tabs are trimmed; other characters are the client's own.
-        let text = s.trimmingCharacters(in: " ").trimmingCharacters(in: "\t").trimmingCharacters(in: " ")
+        let text = s.trimming(" \t")
         if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !(allowNewlines && $0 == "\n") }) {
             fail(name, allowNewlines ? "must not contain control characters other than newlines" : "must not contain control characters")
             return nil
@@ -137,15 +137,11 @@ struct JSONBody {
 }
 
 extension String {
-    func trimmingCharacters(in character: Character) -> String {
+    /// Without leading and trailing characters from `characters`.
+    func trimming(_ characters: String) -> String {
         var s = Substring(self)
-        while s.first == character { s = s.dropFirst() }
-        while s.last == character { s = s.dropLast() }
+        while let first = s.first, characters.contains(first) { s = s.dropFirst() }
+        while let last = s.last, characters.contains(last) { s = s.dropLast() }
         return String(s)
     }
 }
-
-extension Substring {
-    func trimmingCharacters(in character: Character) -> String { String(self).trimmingCharacters(in: character) }
-}
-

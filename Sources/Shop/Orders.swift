@@ -101,14 +101,11 @@ struct Orders {
 
     /// The admin's list, newest first, filtered by email and status.
     func list(_ request: HTTPRequest) throws -> JSONValue {
-        guard let items = request.queryItems() else { throw Problems.badParameter("(query)", "has a malformed percent-escape") }
         var email: String?
         var status: String?
         var limit = 20
         var offset = 0
-        var seen = Set<String>()
-        for (name, value) in items {
-            guard seen.insert(name).inserted else { throw Problems.badParameter(name, "is given more than once") }
+        for (name, value) in try uniqueQueryItems(request) {
             switch name {
             case "email":
                 guard !value.isEmpty, value.unicodeScalars.count <= 254 else { throw Problems.badParameter(name, "must be an email address") }

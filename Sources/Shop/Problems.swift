@@ -42,6 +42,17 @@ enum Problems {
     }
 }
 
+/// A request's query parameters, each name at most once; malformed escapes and
+/// repeated names are 400s (a repeat would leave it unclear which one counts).
+func uniqueQueryItems(_ request: HTTPRequest) throws(HTTPError) -> [(name: String, value: String)] {
+    guard let items = request.queryItems() else { throw Problems.badParameter("(query)", "has a malformed percent-escape") }
+    var seen = Set<String>()
+    for (name, _) in items where !seen.insert(name).inserted {
+        throw Problems.badParameter(name, "is given more than once")
+    }
+    return items
+}
+
 struct FieldError: Sendable {
     let field: String
     let message: String

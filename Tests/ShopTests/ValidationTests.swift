@@ -46,6 +46,8 @@ final class JSONBodyTests: XCTestCase {
         XCTAssertNil(body.string("d", required: true, length: 1...10))
         XCTAssertEqual(body.string("e", required: true, length: 2...2), "é😀", "lengths are in code points")
         XCTAssertNil(body.string("f", required: false, length: 0...10, nullable: true))
+        var mixed = try JSONBody.parse(request("{\"g\":\"\\t \\t x y \\t \"}"))
+        XCTAssertEqual(mixed.string("g", required: true, length: 1...10), "x y", "spaces and tabs are trimmed in any mix")
         XCTAssertNil(body.string("missing", required: true, length: 1...10))
         XCTAssertEqual(body.errors.map(\.field), ["b", "c", "d", "missing"])
     }
