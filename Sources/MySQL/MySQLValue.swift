@@ -55,8 +55,14 @@ extension MySQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, E
 }
 
 /// DATE, DATETIME and TIMESTAMP values; the session runs in UTC, so these are UTC.
-public struct MySQLDateTime: Sendable, Equatable {
+public struct MySQLDateTime: Sendable, Equatable, Comparable {
     public var year, month, day, hour, minute, second, microsecond: Int
+
+    public static func < (a: MySQLDateTime, b: MySQLDateTime) -> Bool {
+        (a.year, a.month, a.day, a.hour, a.minute, a.second) != (b.year, b.month, b.day, b.hour, b.minute, b.second)
+            ? (a.year, a.month, a.day, a.hour, a.minute, a.second) < (b.year, b.month, b.day, b.hour, b.minute, b.second)
+            : a.microsecond < b.microsecond
+    }
 
     public init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0, microsecond: Int = 0) {
         (self.year, self.month, self.day, self.hour, self.minute, self.second, self.microsecond) =

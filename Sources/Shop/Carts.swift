@@ -40,10 +40,20 @@ struct Carts {
     }
 
     private func lines(_ c: MySQLConnection, _ id: String) throws -> [MySQLRow] {
-        try c.query("""
-            SELECT i.product_id, p.sku, p.name, p.price_cents, i.quantity FROM cart_items i JOIN products p ON p.id = i.product_id
-            WHERE i.cart_id = ? ORDER BY i.added_at, i.product_id
-            """, [.string(id)])
+        Carts.inCartOrder(try c.query("""
+            SELECT i.product_id, p.sku, p.name, p.price_cents, i.quantity, i.added_at FROM cart_items i JOIN products p ON p.id = i.product_id
+            WHERE i.cart_id = ?
+            """, [.string(id)]), column: 0)
+    }
+
+    /// Lines in the order they were added (then by product): sorted here rather than
+    /// by the database, which would need a temporary table and a filesort for it.
+    /// `lines` hold product_id from `column` on and added_at at `column + 5`.
+    static func inCartOrder(_ lines: [MySQLRow], column: Int) -> [MySQLRow] {
+        lines.sorted { x, y in
+            if let a = x[column + 5].date, let b = y[column + 5].date, a != b { return a < b }
+            return (x[column].int ?? 0) < (y[column].int ?? 0)
+        }
     }
 
     /// `lines` hold product_id, sku, name, price_cents, quantity from column `column` on.
@@ -109,11 +119,11 @@ struct Carts {
                 }
             }
             let cart = try c.query("""
-                SELECT c.created_at, c.updated_at, i.product_id, p.sku, p.name, p.price_cents, i.quantity
+                SELECT c.created_at, c.updated_at, i.product_id, p.sku, p.name, p.price_cents, i.quantity, i.added_at
                 FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id LEFT JOIN products p ON p.id = i.product_id
-                WHERE c.id = ? ORDER BY i.added_at, i.product_id
+                WHERE c.id = ?
                 """, [.string(id)])
-            let lines = cart.filter { !$0[2].isNull }
+            let lines = Carts.inCartOrder(cart.filter { !$0[2].isNull }, column: 2)
             guard lines.count <= Carts.maxLines else {
                 throw Problems.validation([FieldError(field: "productId", message: "a cart holds at most \(Carts.maxLines) different products")])
             }

@@ -70,35 +70,33 @@ struct CheckoutService {
         guard Identifier.isWellFormed(r.cartID) else { throw Problems.notFound("cart \(r.cartID)") }
         let orderID = Identifier.make()
         let json = try pool.withTransaction { c -> JSONValue in
-            guard let cart = try c.query("SELECT status, UTC_TIMESTAMP(3) FROM carts WHERE id = ? FOR UPDATE", [.string(r.cartID)]).first else {
-                throw Problems.notFound("cart \(r.cartID)")
-            }
+            // One read locks the cart, its lines and their products. The plan is pinned
+            // (cart, then its lines in primary-key order, then each line's product), so
+            // products are locked in ascending id order: the one order all writers use,
+            // so two checkouts cannot deadlock on them.
+            let rows = try c.query("""
+                SELECT STRAIGHT_JOIN c.status, UTC_TIMESTAMP(3), i.product_id, i.quantity, p.sku, p.name, p.price_cents, p.stock, p.active
+                FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id LEFT JOIN products p ON p.id = i.product_id
+                WHERE c.id = ? ORDER BY i.product_id FOR UPDATE
+                """, [.string(r.cartID)])
+            guard let cart = rows.first else { throw Problems.notFound("cart \(r.cartID)") }
             guard cart[0].string == "open" else {
                 throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(r.cartID) has already been checked out.")
             }
             let now = cart[1]
-            let lines = try c.query("SELECT product_id, quantity FROM cart_items WHERE cart_id = ? ORDER BY product_id", [.string(r.cartID)])
+            let lines = rows.filter { !$0[2].isNull }
             guard !lines.isEmpty else {
                 throw Problems.validation([FieldError(field: "cartId", message: "refers to an empty cart")])
             }
-            // Lock every product in ascending id order (a primary-key range read locks in
-            // key order), the one order all writers use, so two checkouts cannot deadlock on it.
-            let placeholders = Array(repeating: "?", count: lines.count).joined(separator: ", ")
-            let products = try c.query(
-                "SELECT id, sku, name, price_cents, stock, active FROM products WHERE id IN (\(placeholders)) ORDER BY id FOR UPDATE",
-                lines.map { $0[0] })
-            var byID: [Int: MySQLRow] = [:]
-            for product in products { byID[product[0].int!] = product }
             var items: [(id: Int, sku: String, name: String, price: Int, quantity: Int)] = []
             var short: [JSONValue] = []
             for line in lines {
-                let (productID, quantity) = (line[0].int!, line[1].int!)
-                let product = byID[productID]
-                let available = product?[5].int == 1 ? (product?[4].int ?? 0) : 0
+                let (productID, quantity) = (line[2].int!, line[3].int!)
+                let available = line[8].int == 1 ? (line[7].int ?? 0) : 0
                 if quantity > available {
                     short.append(["productId": .int(productID), "requested": .int(quantity), "available": .int(available)])
-                } else if let product {
-                    items.append((productID, product[1].string ?? "", product[2].string ?? "", product[3].int ?? 0, quantity))
+                } else {
+                    items.append((productID, line[4].string ?? "", line[5].string ?? "", line[6].int ?? 0, quantity))
                 }
             }
             guard short.isEmpty else {
@@ -106,12 +104,18 @@ struct CheckoutService {
                 throw Problems.conflict("insufficient-stock", "Not enough stock",
                                         "\(short.count) line(s) of the cart exceed the stock on hand; nothing was ordered.", [("items", .array(short))])
             }
-            var total = 0
-            var count = 0
-            for item in items {
-                try c.execute("UPDATE products SET stock = stock - ? WHERE id = ?", [.int(Int64(item.quantity)), .int(Int64(item.id))])
-                total += item.price * item.quantity
-                count += item.quantity
+            let total = items.reduce(0) { $0 + $1.price * $1.quantity }
+            let count = items.reduce(0) { $0 + $1.quantity }
+            // Every product's stock and the cart's status in one statement (a multi-table
+            // UPDATE changes each row once); the rows are locked above, so it must touch
+            // exactly the cart and one product per line.
+            let changed = try c.execute("""
+                UPDATE carts c JOIN cart_items i ON i.cart_id = c.id JOIN products p ON p.id = i.product_id
+                SET p.stock = p.stock - i.quantity, p.updated_at = ?, c.status = 'ordered', c.updated_at = ?
+                WHERE c.id = ?
+                """, [now, now, .string(r.cartID)]).affectedRows
+            guard changed == UInt64(items.count + 1) else {
+                throw MySQLError(number: 0, sqlState: "HY000", message: "checkout of cart \(r.cartID) changed \(changed) rows, expected \(items.count + 1)")
             }
             try c.execute("""
                 INSERT INTO orders (id, cart_id, status, customer_email, customer_name, ship_line1, ship_line2, ship_city, ship_postal_code,
@@ -126,11 +130,10 @@ struct CheckoutService {
                 items.flatMap { item -> [MySQLValue] in
                     [.string(orderID), .int(Int64(item.id)), .string(item.sku), .string(item.name), .int(Int64(item.price)), .int(Int64(item.quantity))]
                 })
-            try c.execute("UPDATE carts SET status = 'ordered', updated_at = ? WHERE id = ?", [now, .string(r.cartID)])
             let json = Orders.json(
                 id: orderID, status: "pending", email: r.email, name: r.name, line1: r.line1, line2: r.line2, city: r.city,
                 postalCode: r.postalCode, country: r.country, itemCount: count, total: total, createdAt: now.date, updatedAt: now.date,
-                items: items.sorted { $0.id < $1.id }.map {
+                items: items.map {
                     Carts.lineJSON(productID: $0.id, sku: $0.sku, name: $0.name, unitPrice: $0.price, quantity: $0.quantity)
                 })
             if let key = idempotencyKey {
