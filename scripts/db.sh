@@ -2,7 +2,7 @@
 # start_database: uses the server named by DB_HOST if set; otherwise starts a
 # throwaway MariaDB on a free loopback port with its data under tmp/, creates
 # the database and user, exports DB_HOST/DB_PORT/DB_USER/DB_PASSWORD/DB_NAME,
-# and stops the server when the calling script exits.
+# and stops the server and deletes its data when the calling script exits.
 
 start_database() {
     if [ -n "${DB_HOST:-}" ]; then
@@ -27,6 +27,7 @@ start_database() {
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci >/dev/null 2>&1 &
     DB_SERVER_PID=$!
     DB_SOCKET="$sock"
+    DB_DIR="$dir"
     trap stop_database EXIT
     local i
     for i in $(seq 1 100); do
@@ -34,7 +35,7 @@ start_database() {
         kill -0 "$DB_SERVER_PID" 2>/dev/null || { cat "$dir/error.log" >&2; die "mariadbd exited during start-up"; }
         sleep 0.2
     done
-    mariadb-admin --socket="$sock" ping >/dev/null 2>&1 || die "mariadbd did not answer within 20 s (see ${dir#$ROOT/}/error.log)"
+    mariadb-admin --socket="$sock" ping >/dev/null 2>&1 || { tail -20 "$dir/error.log" >&2; die "mariadbd did not answer within 20 s"; }
 
     export DB_HOST=127.0.0.1 DB_PORT="$port" DB_USER=storefront DB_PASSWORD="local-dev-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')" DB_NAME=storefront
     # Anonymous users from a fresh install would shadow 'storefront'@'localhost'; remove them.
@@ -55,6 +56,8 @@ stop_database() {
     if [ -n "${DB_SERVER_PID:-}" ]; then
         stop_process "$DB_SERVER_PID" 30
         DB_SERVER_PID=""
+        # Throwaway means it: the data goes with the server (a run leaves nothing behind).
+        rm -rf "$DB_DIR"
     fi
 }
 

@@ -2,6 +2,7 @@
 with no DB_* set (so it starts its own throwaway MariaDB), then the shop and
 the API through the frontend's proxy, then Ctrl-C."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -39,4 +40,8 @@ def test_scripts_run_serves_the_shop_and_the_api(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
             raise AssertionError("scripts/run did not stop on Ctrl-C:\n" + (tmp_path / "run.log").read_text(errors="replace")[-3000:])
     assert process.returncode == 0
-    assert b"error" not in (tmp_path / "run.log").read_bytes().lower()
+    output = (tmp_path / "run.log").read_text(errors="replace")
+    assert "error" not in output.lower()
+    data = re.search(r"data in (tmp/mariadb-\d+)", output)
+    assert data, output[-3000:]
+    assert not os.path.exists(os.path.join(ROOT, data.group(1))), "the throwaway database's data goes with it"
