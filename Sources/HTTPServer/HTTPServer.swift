@@ -97,7 +97,12 @@ public final class HTTPServer: @unchecked Sendable {
             threads.removeAll()
         }
         for thread in threads { pthread_join(thread, nil) }
-        pool.shutdown()
+        // Connections are closed by now; a handler still running past the deadline
+        // (say, waiting on an unresponsive database) is not waited for.
+        let stuck = pool.shutdown(deadline: forced ? SystemCall.monotonicSeconds() : deadline)
+        if stuck > 0 {
+            logger(.warning, "\(stuck) request handler(s) still running at the shutdown deadline (waiting on the database?); stopping without them")
+        }
         logger(.info, "stopped")
     }
 

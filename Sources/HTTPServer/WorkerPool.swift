@@ -74,13 +74,24 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs what is queued, then stops the threads and waits for them.
-    public func shutdown() {
+    /// Runs what is queued, then stops the threads and waits for them, but not
+    /// past `deadline` (monotonic seconds): a handler stuck in a call with no end
+    /// in sight is left to the process's exit. Returns how many were left.
+    @discardableResult
+    public func shutdown(deadline: Double = .infinity) -> Int {
         lock.withLock {
             stopping = true
             lock.broadcast()
         }
-        for thread in threads { pthread_join(thread, nil) }
+        var left = 0
+        for thread in threads {
+            guard deadline.isFinite else {
+                pthread_join(thread, nil)
+                continue
+            }
+            if clinux_join_thread(thread, deadline - SystemCall.monotonicSeconds()) != 0 { left += 1 }
+        }
         threads.removeAll()
+        return left
     }
 }

@@ -289,4 +289,18 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(client.readEOF())
         XCTAssertLessThan(Date().timeIntervalSince(start), 2)
     }
+
+    func testShutdownDoesNotWaitPastItsTimeoutForAStuckHandler() throws {
+        let server = try TestServer {
+            $0.shutdownDelay = 0
+            $0.shutdownTimeout = 0.5
+        }
+        let client = try TestClient(port: server.port)
+        client.send("GET /stuck HTTP/1.1\r\nHost: t\r\n\r\n")
+        usleep(100_000)
+        let start = Date()
+        server.stop()
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2, "the stuck handler (4 s) held up the shutdown")
+        XCTAssertTrue(client.readEOF(), "its connection is closed at the deadline")
+    }
 }

@@ -109,6 +109,10 @@ final class TestServer: @unchecked Sendable {
             usleep(800_000)
             return .json(["slow": "done"])
         }
+        router.get("/stuck") { _ in
+            usleep(4_000_000)  // a handler waiting on something that does not answer
+            return .json(["stuck": "done"])
+        }
         router.get("/items/{id}") { request in .json(["id": .string(request.pathParameters["id"])]) }
         server = try HTTPServer(configuration: configuration, router: router, logger: { _, _ in })
         let server = self.server

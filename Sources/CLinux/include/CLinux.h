@@ -17,6 +17,10 @@ int clinux_set_thread_name(pthread_t thread, const char *name);
 // accept4 is a GNU extension too.
 int clinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 
+// Joins `thread`, waiting at most `seconds` (pthread_timedjoin_np, GNU);
+// 0 once joined, ETIMEDOUT if it is still running.
+int clinux_join_thread(pthread_t thread, double seconds);
+
 // Installs `handler` for `signo` with SA_RESTART and an empty mask.
 int clinux_install_signal_handler(int signo, void (*handler)(int));
 
