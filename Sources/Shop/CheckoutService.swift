@@ -115,7 +115,7 @@ struct CheckoutService {
                 WHERE c.id = ?
                 """, [now, now, .string(r.cartID)]).affectedRows
             guard changed == UInt64(items.count + 1) else {
-                throw MySQLError(number: 0, sqlState: "HY000", message: "checkout of cart \(r.cartID) changed \(changed) rows, expected \(items.count + 1)")
+                throw Broken(description: "checkout of cart \(r.cartID) changed \(changed) rows, expected \(items.count + 1); rolled back")
             }
             try c.execute("""
                 INSERT INTO orders (id, cart_id, status, customer_email, customer_name, ship_line1, ship_line2, ship_city, ship_postal_code,
@@ -147,6 +147,11 @@ struct CheckoutService {
         }
         metrics.ordersCreated.add(1)
         return (orderID, json)
+    }
+
+    /// A rule the locks above guarantee did not hold: rolled back, logged, 500.
+    struct Broken: Error, CustomStringConvertible {
+        let description: String
     }
 
     // MARK: - Idempotency-Key
