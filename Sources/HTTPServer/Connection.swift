@@ -161,10 +161,14 @@ final class Connection {
         case .found(let route, let parameters):
             request.pathParameters = parameters
             request.route = route.pattern
+            if case .blockingUnless(let answer) = route.kind, let response = answer(request) {
+                complete(request, response, route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+                return
+            }
             switch route.kind {
             case .inline:
                 complete(request, HTTPServer.run(route.handler, request), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
-            case .blocking:
+            case .blocking, .blockingUnless:
                 busy = true
                 let loop = self.loop
                 let (fd, id) = (self.fd, self.id)

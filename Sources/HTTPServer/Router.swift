@@ -4,6 +4,9 @@ public enum HandlerKind: Sendable {
     case inline
     /// May block (database calls): runs on the worker pool.
     case blocking
+    /// Tries the given answer first on the event loop (it must not block: a
+    /// cache look-up, say); when that has none, runs the handler on the pool.
+    case blockingUnless(@Sendable (HTTPRequest) -> HTTPResponse?)
 }
 
 public typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse

@@ -19,10 +19,7 @@ final class CatalogCache: Sendable {
     /// The cached body for `key`, or `load()`'s, stored for the next `ttl` seconds.
     func body(_ key: String, _ load: () throws -> [UInt8]) rethrows -> [UInt8] {
         let now = MySQLConnection.monotonicNow()
-        let (hit, generation) = state.withLock { s -> ([UInt8]?, Int) in
-            if let entry = s.entries[key], entry.expires > now { return (entry.body, s.generation) }
-            return (nil, s.generation)
-        }
+        let (hit, generation) = lookUp(key, now)
         if let hit { return hit }
         let body = try load()
         state.withLock { s in
@@ -32,6 +29,16 @@ final class CatalogCache: Sendable {
             s.entries[key] = (now + ttl, body)
         }
         return body
+    }
+
+    /// The cached body for `key` if it is still fresh; never loads (never blocks long).
+    func fresh(_ key: String) -> [UInt8]? { lookUp(key, MySQLConnection.monotonicNow()).body }
+
+    private func lookUp(_ key: String, _ now: Double) -> (body: [UInt8]?, generation: Int) {
+        state.withLock { s in
+            if let entry = s.entries[key], entry.expires > now { return (entry.body, s.generation) }
+            return (nil, s.generation)
+        }
     }
 
     /// After any change to products or stock.

@@ -58,17 +58,26 @@ public final class ShopAPI: Sendable {
             HTTPResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
         }
 
-        route(.GET, "\(v1)/categories") { [self] _ in
-            ShopAPI.jsonBody(try cache.body("categories") { try catalog.categories().serialized() })
+        // Public catalog reads: a fresh cached answer goes out from the event loop;
+        // only a miss (or an error to report) takes a worker and the database.
+        func cachedRoute(_ pattern: String, key: @escaping @Sendable (HTTPRequest) throws -> String,
+                         load: @escaping @Sendable (HTTPRequest) throws -> JSONValue) {
+            patterns[pattern, default: []].append(.GET)
+            let fromCache: @Sendable (HTTPRequest) -> HTTPResponse? = { [self] request in
+                guard let key = try? key(request), let body = cache.fresh(key) else { return nil }
+                var response = ShopAPI.jsonBody(body)
+                addCORS(request, &response)
+                return response
+            }
+            router.add(.GET, pattern, .blockingUnless(fromCache)) { [self] request in
+                respond(request) { ShopAPI.jsonBody(try cache.body(try key(request)) { try load(request).serialized() }) }
+            }
         }
-        route(.GET, "\(v1)/products") { [self] r in
-            let query = try Catalog.listQuery(r)
-            return ShopAPI.jsonBody(try cache.body("list:\(query.cacheKey)") { try catalog.products(query).serialized() })
-        }
-        route(.GET, "\(v1)/products/{id}") { [self] r in
-            let id = try Catalog.productID(r)
-            return ShopAPI.jsonBody(try cache.body("product:\(id)") { try catalog.product(id).serialized() })
-        }
+        cachedRoute("\(v1)/categories", key: { _ in "categories" }, load: { [self] _ in try catalog.categories() })
+        cachedRoute("\(v1)/products", key: { "list:\(try Catalog.listQuery($0).cacheKey)" },
+                    load: { [self] in try catalog.products(try Catalog.listQuery($0)) })
+        cachedRoute("\(v1)/products/{id}", key: { "product:\(try Catalog.productID($0))" },
+                    load: { [self] in try catalog.product(try Catalog.productID($0)) })
         route(.POST, "\(v1)/products", admin: true) { [self] r in
             let fields = try Catalog.productFields(r, creating: true)
             defer { cache.invalidate() }

@@ -303,4 +303,20 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 2, "the stuck handler (4 s) held up the shutdown")
         XCTAssertTrue(client.readEOF(), "its connection is closed at the deadline")
     }
+
+    func testAnswerFromTheLoopNeedsNoWorkerAndAMissGoesToOne() throws {
+        let server = try TestServer { $0.workerThreads = 1 }
+        defer { server.stop() }
+        let busy = try TestClient(port: server.port)
+        busy.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")  // the only worker, for 0.8 s
+        usleep(100_000)
+        let client = try TestClient(port: server.port)
+        let start = Date()
+        client.send("GET /cached?hit HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.text, #"{"from":"loop"}"#)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.5, "a hit waited for the busy worker")
+        client.send("GET /cached HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.text, #"{"from":"worker"}"#)
+        XCTAssertEqual(busy.readResponse()?.status, 200)
+    }
 }

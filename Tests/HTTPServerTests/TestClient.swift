@@ -113,6 +113,9 @@ final class TestServer: @unchecked Sendable {
             usleep(4_000_000)  // a handler waiting on something that does not answer
             return .json(["stuck": "done"])
         }
+        router.get("/cached", .blockingUnless({ $0.target.hasSuffix("?hit") ? .json(["from": "loop"]) : nil })) { _ in
+            .json(["from": "worker"])
+        }
         router.get("/items/{id}") { request in .json(["id": .string(request.pathParameters["id"])]) }
         server = try HTTPServer(configuration: configuration, router: router, logger: { _, _ in })
         let server = self.server

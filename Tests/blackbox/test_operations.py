@@ -223,6 +223,8 @@ def test_cors_only_for_configured_origins(api):
         assert ok.headers["Access-Control-Allow-Origin"] == "http://shop.example" and "Origin" in ok.headers["Vary"]
         other = requests.get(s.url + "/api/v1/categories", headers={"Origin": "http://evil.example"})
         assert "Access-Control-Allow-Origin" not in other.headers
+        again = requests.get(s.url + "/api/v1/categories", headers={"Origin": "http://shop.example"})  # a cache hit
+        assert again.headers["Access-Control-Allow-Origin"] == "http://shop.example" and again.json() == ok.json()
         pre = requests.options(s.url + "/api/v1/carts/abc/items/1", headers={
             "Origin": "https://admin.example", "Access-Control-Request-Method": "PUT"})
         assert pre.status_code == 204 and "PUT" in pre.headers["Access-Control-Allow-Methods"]
