@@ -2,6 +2,7 @@
 import concurrent.futures
 import json
 import threading
+import time
 import uuid
 
 import requests
@@ -144,6 +145,17 @@ def test_cart_lines_and_totals(api):
     assert [i["productId"] for i in c["items"]] == [p2["id"]]
     c = requests.delete(f"{url}/items/{p2['id']}")
     assert c.status_code == 200 and c.json()["items"] == []
+
+
+def test_cart_lines_keep_the_order_they_were_added_in(api):
+    a, b, c = (make_product(api, stock=5)["id"] for _ in range(3))
+    url = f"{api.url}/api/v1/carts/{make_cart(api)}"
+    for product in (c, a, b):
+        requests.put(f"{url}/items/{product}", json={"quantity": 1})
+        time.sleep(0.005)  # added_at has millisecond precision
+    changed = requests.put(f"{url}/items/{c}", json={"quantity": 4}).json()
+    assert [i["productId"] for i in changed["items"]] == [c, a, b], "a new quantity does not move a line"
+    assert [i["productId"] for i in requests.get(url).json()["items"]] == [c, a, b]
 
 
 def test_cart_line_errors(api):
