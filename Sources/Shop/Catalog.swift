@@ -47,10 +47,11 @@ struct Catalog {
         var offset = 0
 
         /// Everything that shapes the page, for the cache.
-        var cacheKey: String {
-            let parts: [JSONValue] = [.string(category), .string(text), minPrice.map { .int($0) } ?? .null,
-                                      maxPrice.map { .int($0) } ?? .null, .string(sort), .int(limit), .int(offset)]
-            return JSONValue.array(parts).text
+        var cacheKey: String { JSONValue.array(filter + [.string(sort), .int(limit), .int(offset)]).text }
+        /// What decides `total`: every page and sort of one filter shares its count.
+        var countKey: String { JSONValue.array(filter).text }
+        private var filter: [JSONValue] {
+            [.string(category), .string(text), minPrice.map { .int($0) } ?? .null, maxPrice.map { .int($0) } ?? .null]
         }
     }
 
@@ -101,7 +102,10 @@ struct Catalog {
         return "%" + escaped + "%"
     }
 
-    func products(_ q: ListQuery) throws -> JSONValue {
+    /// A page of a listing. `count` runs the counting query, or answers from a cache
+    /// keyed by the filter alone (a count can cost a scan of an index at a million
+    /// products; paging and re-sorting should not repeat it).
+    func products(_ q: ListQuery, count: (_ key: String, _ run: () throws -> Int) throws -> Int = { try $1() }) throws -> JSONValue {
         // Slugs are ASCII; anything else names no category (and would not compare with an ASCII column).
         if let category = q.category, !category.utf8.allSatisfy({ Catalog.slugCharacters.contains($0) }) {
             return ["items": [], "total": 0, "limit": .int(q.limit), "offset": .int(q.offset)]
@@ -113,7 +117,7 @@ struct Catalog {
             if (!rows.isEmpty && rows.count < q.limit) || (rows.isEmpty && q.offset == 0) {
                 return (rows, q.offset + rows.count)
             }
-            return (rows, try c.query(listing.count, listing.countParameters).first?[0].int ?? 0)
+            return (rows, try count(q.countKey) { try c.query(listing.count, listing.countParameters).first?[0].int ?? 0 })
         }
         return ["items": .array(rows.map(Catalog.productJSON)), "total": .int(total), "limit": .int(q.limit), "offset": .int(q.offset)]
     }

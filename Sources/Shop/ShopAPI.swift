@@ -75,7 +75,11 @@ public final class ShopAPI: Sendable {
         }
         cachedRoute("\(v1)/categories", key: { _ in "categories" }, load: { [self] _ in try catalog.categories() })
         cachedRoute("\(v1)/products", key: { "list:\(try Catalog.listQuery($0).cacheKey)" },
-                    load: { [self] in try catalog.products(try Catalog.listQuery($0)) })
+                    load: { [self] in
+                        try catalog.products(try Catalog.listQuery($0)) { key, run in
+                            Int(String(decoding: try cache.body("count:\(key)") { Array(String(try run()).utf8) }, as: UTF8.self)) ?? 0
+                        }
+                    })
         cachedRoute("\(v1)/products/{id}", key: { "product:\(try Catalog.productID($0))" },
                     load: { [self] in try catalog.product(try Catalog.productID($0)) })
         route(.POST, "\(v1)/products", admin: true) { [self] r in

@@ -143,4 +143,14 @@ final class ShopRulesTests: XCTestCase {
         let onDisk = try String(contentsOf: url, encoding: .utf8)
         XCTAssertEqual(OpenAPIDocument.yaml + "\n", onDisk, "run scripts/embed-openapi after editing docs/openapi.yaml")
     }
+
+    func testEveryPageAndSortOfAFilterSharesOneCount() throws {
+        func query(_ q: String) throws -> Catalog.ListQuery { try Catalog.listQuery(request("", contentType: nil, query: q)) }
+        let first = try query("category=shoes&minPrice=100")
+        let later = try query("category=shoes&minPrice=100&sort=-price&limit=50&offset=100")
+        XCTAssertEqual(first.countKey, later.countKey)
+        XCTAssertNotEqual(first.cacheKey, later.cacheKey)
+        XCTAssertNotEqual(first.countKey, try query("category=shoes&minPrice=101").countKey)
+        XCTAssertNotEqual(first.countKey, try query("category=shoes&minPrice=100&q=red").countKey)
+    }
 }
