@@ -552,7 +552,9 @@ components:
         imageUrl: {type: [string, 'null']}
         active: {type: boolean}
         createdAt: {$ref: '#/components/schemas/Timestamp'}
-        updatedAt: {$ref: '#/components/schemas/Timestamp'}
+        updatedAt:
+          $ref: '#/components/schemas/Timestamp'
+          description: Last change of any field, stock included (so orders and cancellations move it too).
     ProductInput:
       type: object
       required: [sku, name, category, priceCents, stock]
@@ -603,6 +605,7 @@ components:
         status: {enum: [open, ordered]}
         items:
           type: array
+          description: In the order the lines were added; a new quantity keeps a line in its place.
           items: {$ref: '#/components/schemas/Line'}
         itemCount: {type: integer, minimum: 0}
         subtotalCents: {$ref: '#/components/schemas/Money'}
@@ -650,7 +653,7 @@ components:
         shippingAddress: {$ref: '#/components/schemas/Address'}
         items:
           type: array
-          description: Prices as they were at checkout.
+          description: Prices as they were at checkout; in product id order.
           items: {$ref: '#/components/schemas/Line'}
         itemCount: {type: integer, minimum: 1}
         totalCents: {$ref: '#/components/schemas/Money'}
