@@ -38,7 +38,10 @@ public final class MySQLConnection: @unchecked Sendable {
             mysql_close(handle)
             throw error
         }
-        guard mysql_real_connect(handle, c.host, c.user, c.password, c.database, UInt32(c.port), nil, 0) != nil else {
+        // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, not only those whose
+        // values changed, so "0 rows" means "no such row" even when a touch writes the
+        // same millisecond that is already stored.
+        guard mysql_real_connect(handle, c.host, c.user, c.password, c.database, UInt32(c.port), nil, UInt(CLIENT_FOUND_ROWS)) != nil else {
             let error = MySQLError.from(handle)
             mysql_close(handle)
             throw error

@@ -121,6 +121,7 @@ public final class MySQLColumns: Sendable {
 /// What a statement produced.
 public struct MySQLResult: Sendable {
     public var rows: [MySQLRow] = []
+    /// Rows inserted, deleted or matched by an UPDATE (whether or not their values changed).
     public var affectedRows: UInt64 = 0
     public var lastInsertID: UInt64 = 0
 }

@@ -104,7 +104,7 @@ struct Carts {
                     SELECT ?, id, ?, UTC_TIMESTAMP(3) FROM products WHERE id = ? AND active = 1 AND stock >= ?
                     ON DUPLICATE KEY UPDATE quantity = ?
                     """, [.string(id), .int(Int64(quantity)), .int(productID), .int(Int64(quantity)), .int(Int64(quantity))]).affectedRows
-                // Nothing written: no such product, not enough stock, or the line already had this quantity.
+                // Nothing written: no such product, or not enough stock.
                 if written == 0 {
                     guard let product = try c.query("SELECT stock FROM products WHERE id = ? AND active = 1", [.int(productID)]).first else {
                         throw Problems.notFound("product \(productID)")

@@ -44,6 +44,15 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertEqual(try c.query("SELECT txt FROM t WHERE id = ?", [2]).first?["txt"].string?.count, 100_000)
     }
 
+    func testAnUpdateCountsTheRowsItMatchedEvenWhenNothingChanged() throws {
+        let c = try connect()
+        try c.run("CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL)")
+        try c.execute("INSERT INTO t VALUES (1, 5)")
+        // A touch that writes the value already stored is still a match: callers read 0 as "no such row".
+        XCTAssertEqual(try c.execute("UPDATE t SET v = ? WHERE id = ?", [5, 1]).affectedRows, 1)
+        XCTAssertEqual(try c.execute("UPDATE t SET v = ? WHERE id = ?", [5, 2]).affectedRows, 0)
+    }
+
     func testZeroDatesAreRejected() throws {
         let c = try connect()
         try c.run("CREATE TABLE t (d DATE NOT NULL, dt DATETIME NOT NULL)")

@@ -158,6 +158,28 @@ def test_cart_lines_keep_the_order_they_were_added_in(api):
     assert [i["productId"] for i in requests.get(url).json()["items"]] == [c, a, b]
 
 
+def test_a_cart_changes_in_the_millisecond_it_was_written(api):
+    # Writes to one cart from several clients at once land in the same
+    # millisecond (the precision of updated_at): touching a cart with the time
+    # it already holds must still count as finding it, not as "already ordered".
+    p = make_product(api, stock=1000)["id"]
+    cart = make_cart(api)
+    put = (f"PUT /api/v1/carts/{cart}/items/{p} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+           "Content-Length: 15\r\n\r\n{\"quantity\": 1}").encode()
+    start = threading.Barrier(6)
+
+    def client():
+        with api.connect(timeout=30) as s:
+            start.wait()
+            s.sendall(put * 15)
+            return [s.read_response() for _ in range(15)]
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = [a for answers in pool.map(lambda _: client(), range(6)) for a in answers]
+    failed = [a for a in answers if a[0] != 200]
+    assert not failed, f"{len(failed)} of {len(answers)} failed, e.g. {failed[0][2]!r}"
+
+
 def test_cart_line_errors(api):
     p = make_product(api, stock=3)
     cart = make_cart(api)
