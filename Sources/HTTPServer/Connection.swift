@@ -158,6 +158,10 @@ final class Connection {
             var response = HTTPError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allow.joined(separator: ", ")).").response
             response.headers.set("Allow", allow.joined(separator: ", "))
             complete(request, response, route: "unmatched", keepAlive: keepAlive, isHead: isHead)
+        case .serverWide(let allow):
+            var response = HTTPResponse(status: .noContent)
+            response.headers.set("Allow", allow.joined(separator: ", "))
+            complete(request, response, route: "*", keepAlive: keepAlive, isHead: isHead)
         case .found(let route, let parameters):
             request.pathParameters = parameters
             request.route = route.pattern

@@ -161,6 +161,9 @@ public struct HTTPRequestParser {
                     state = .version
                 } else if b <= sp || b >= 0x7F {
                     throw HTTPParseError(Self.bad, "The request target contains a character that must be percent-encoded.")
+                } else if b == UInt8(ascii: "#") {
+                    // A fragment stays with the client (RFC 9112 3.2); one sent is a malformed target, not part of the path.
+                    throw HTTPParseError(Self.bad, "The request target must not contain a fragment ('#'); percent-encode it as %23.")
                 } else if pos - targetStart >= limits.maxTargetBytes {
                     throw HTTPParseError(.uriTooLong, "The request target is longer than \(limits.maxTargetBytes) bytes.")
                 }

@@ -30,6 +30,8 @@ public struct Router: Sendable {
     public enum Match: Sendable {
         case found(Route, parameters: [String: String])
         case methodNotAllowed(allow: [String])
+        /// `OPTIONS *`: a question about the server as a whole (RFC 9110 9.3.7).
+        case serverWide(allow: [String])
         case notFound
     }
 
@@ -63,6 +65,7 @@ public struct Router: Sendable {
     /// Finds the route for a raw (percent-encoded) path. Nil when a segment's
     /// percent-encoding is malformed.
     public func match(_ method: HTTPMethod, path: String) -> Match? {
+        if path == "*" { return .serverWide(allow: Router.allow(Router.methods(under: root))) }
         var node = root
         var parameters: [String: String] = [:]
         // Walk the segments on UTF-8 indices: Character-level splitting is slow on the hot path.
@@ -87,8 +90,19 @@ public struct Router: Sendable {
         if let route = node.routes[method] ?? (method == .HEAD ? node.routes[.GET] : nil) {
             return .found(route, parameters: parameters)
         }
-        var allow = Set(node.routes.keys.map(\.rawValue))
+        return .methodNotAllowed(allow: Router.allow(Set(node.routes.keys)))
+    }
+
+    private static func allow(_ methods: Set<HTTPMethod>) -> [String] {
+        var allow = Set(methods.map(\.rawValue))
         if allow.contains("GET") { allow.insert("HEAD") }
-        return .methodNotAllowed(allow: allow.sorted())
+        return allow.sorted()
+    }
+
+    private static func methods(under node: Node) -> Set<HTTPMethod> {
+        var methods = Set(node.routes.keys)
+        for child in node.literal.values { methods.formUnion(Router.methods(under: child)) }
+        if let (_, child) = node.parameter { methods.formUnion(Router.methods(under: child)) }
+        return methods
     }
 }

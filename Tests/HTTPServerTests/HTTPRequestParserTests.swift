@@ -259,6 +259,11 @@ final class HTTPRequestParserTests: XCTestCase {
 
     // MARK: Size limits
 
+    func testAFragmentInTheTargetIs400() {
+        expectError(.badRequest, "GET /healthz#top HTTP/1.1\r\nHost: x\r\n\r\n")
+        expectError(.badRequest, "GET /api/v1/products?q=a#b HTTP/1.1\r\nHost: x\r\n\r\n")
+    }
+
     func testTargetOver8KiBIs414() {
         expectError(.uriTooLong, "GET /" + String(repeating: "a", count: 8 * 1024) + " HTTP/1.1\r\nHost: x\r\n\r\n")
     }

@@ -73,6 +73,18 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(client.readResponse()?.status, 405, "an unknown method on a known path is 405 too")
     }
 
+    func testOptionsAsteriskDescribesTheServerAndOtherMethodsMayNotUseIt() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
+        let options = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(options.status, 204)
+        XCTAssertEqual(options.headers["allow"], "GET, HEAD, POST", "every method some route answers")
+        client.send("GET * HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 400)
+    }
+
     func testHeadHasLengthButNoBody() throws {
         let server = try TestServer()
         defer { server.stop() }
