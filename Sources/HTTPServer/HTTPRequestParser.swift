@@ -358,11 +358,27 @@ public struct HTTPRequestParser {
         self.request = request
     }
 
+    /// uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): a bracketed IP literal or
+    /// a name without ':', then at most one ':' and digits. Empty is allowed.
     static func isValidHost(_ host: String) -> Bool {
-        host.utf8.allSatisfy { hostCharacters[Int($0)] }
+        var host = host
+        return host.withUTF8 { bytes in
+            let colon = UInt8(ascii: ":"), open = UInt8(ascii: "["), close = UInt8(ascii: "]")
+            let portStart: Int
+            if bytes.first == open {
+                guard let end = bytes.firstIndex(of: close), end > 1,
+                      bytes[1..<end].allSatisfy({ hostCharacters[Int($0)] && $0 != open }) else { return false }
+                portStart = end + 1
+            } else {
+                portStart = bytes.firstIndex(of: colon) ?? bytes.count
+                guard bytes[..<portStart].allSatisfy({ hostCharacters[Int($0)] && $0 != open && $0 != close }) else { return false }
+            }
+            guard portStart < bytes.count else { return true }
+            return bytes[portStart] == colon && bytes[(portStart + 1)...].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        }
     }
 
-    /// uri-host [ ":" port ]: reg-name / IPv4 / IP-literal characters, no userinfo, no path.
+    /// Characters of a host name or IP literal (the structure is checked above).
     private static let hostCharacters: [Bool] = (0..<256).map { i in
             let b = UInt8(i)
             switch b {

@@ -158,6 +158,15 @@ final class HTTPRequestParserTests: XCTestCase {
         expectError(.badRequest, "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n")
     }
 
+    func testHostIsAHostAndAnOptionalPort() throws {
+        for bad in ["a:b:c", "a:80x", "[::1", "[]:80", "[::1]x", "a]:80", "user@a"] {
+            expectError(.badRequest, "GET / HTTP/1.1\r\nHost: \(bad)\r\n\r\n")
+        }
+        for good in ["", "a", "shop.example.com:8080", "127.0.0.1", "[::1]", "[::1]:8080", "a:", "xn--bcher-kva.example"] {
+            XCTAssertEqual(try parse("GET / HTTP/1.1\r\nHost: \(good)\r\n\r\n").count, 1, good)
+        }
+    }
+
     func testHTTP10MayOmitHost() throws {
         XCTAssertEqual(try parse("GET / HTTP/1.0\r\n\r\n")[0].minorVersion, 0)
     }
