@@ -3,7 +3,8 @@
 
 Both servers get the same data (10,000 products, the scenario slugs) in their
 own database on the same MariaDB, the same core (1; wrk on core 0), one
-process each, and are re-seeded before every scenario. Prints requests/s per
+process each, and are re-seeded before every scenario. Both talk to the
+database without TLS (the peer does not use it; storefront is told DB_TLS=disabled). Prints requests/s per
 scenario and the ratio, the CPU time the server and the database spent per
 request (which shows where a scenario's cost lies), plus any non-2xx count wrk
 or the checkout script reported. A benchmark, not a test: it asserts nothing.
@@ -27,7 +28,7 @@ SCENARIOS = ["get-product", "list-products", "cart-write", "checkout"]
 
 
 def storefront(products):
-    env = {**os.environ, "DB_NAME": "storefront_bench", "LOG_LEVEL": "warning"}
+    env = {**os.environ, "DB_NAME": "storefront_bench", "LOG_LEVEL": "warning", "DB_TLS": "disabled"}
     sh([os.path.join(ROOT, ".build", "release", "storefront"), "seed", "--products", str(products)], env=env,
        stdout=subprocess.DEVNULL)
     return (["taskset", "-c", "1", os.path.join(ROOT, ".build", "release", "storefront")], 8089,

@@ -9,7 +9,7 @@ start_database() {
         say "using the database at ${DB_HOST}:${DB_PORT:-3306} (DB_HOST is set)"
         return 0
     fi
-    ensure_packages mariadb-server mariadb-client
+    ensure_packages mariadb-server mariadb-client openssl
     local port dir sock
     port="$(free_port)"
     dir="$TMP_DIR/mariadb-$port"
@@ -21,8 +21,13 @@ start_database() {
     say "starting a throwaway MariaDB on 127.0.0.1:$port (data in ${dir#$ROOT/})"
     mariadb-install-db --no-defaults "${user_opt[@]}" --datadir="$dir/data" --auth-root-authentication-method=socket \
         --skip-test-db >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; die "mariadb-install-db failed"; }
+    # A throwaway certificate, so that clients can use TLS here as they do with
+    # MySQL 8.4, which makes its own.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 -subj "/CN=storefront-throwaway-db" \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$dir/tls-key.pem" -out "$dir/tls-cert.pem" >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; die "openssl could not make the database's certificate"; }
     mariadbd --no-defaults "${user_opt[@]}" --datadir="$dir/data" --socket="$sock" --port="$port" \
         --bind-address=127.0.0.1 --pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
+        --ssl-cert="$dir/tls-cert.pem" --ssl-key="$dir/tls-key.pem" \
         --innodb-buffer-pool-size=256M --innodb-log-file-size=64M --max-connections=500 \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci >/dev/null 2>&1 &
     DB_SERVER_PID=$!
@@ -37,6 +42,8 @@ start_database() {
     done
     mariadb-admin --socket="$sock" ping >/dev/null 2>&1 || { tail -20 "$dir/error.log" >&2; die "mariadbd did not answer within 20 s"; }
 
+    # Its certificate is its own CA: DB_TLS_CA="$DB_TLS_CERT" with DB_TLS=verify-identity checks it.
+    export DB_TLS_CERT="$dir/tls-cert.pem"
     export DB_HOST=127.0.0.1 DB_PORT="$port" DB_USER=storefront DB_PASSWORD="local-dev-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')" DB_NAME=storefront
     # Anonymous users from a fresh install would shadow 'storefront'@'localhost'; remove them.
     mariadb --socket="$sock" -uroot <<SQL

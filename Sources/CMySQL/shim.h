@@ -1,8 +1,8 @@
 // The only C surface of the MySQL client. It hides the differences between
 // the two client libraries a Linux machine may have:
 //   - MariaDB Connector/C (Debian's default-libmysqlclient-dev; tested here
-//     with 3.3 on Debian 12): `my_bool` is a char, TLS is set with
-//     MYSQL_OPT_SSL_ENFORCE and MYSQL_OPT_SSL_VERIFY_SERVER_CERT;
+//     with 3.3 on Debian 12): `my_bool` is a char, TLS is asked for with
+//     mysql_ssl_set and MYSQL_OPT_SSL_VERIFY_SERVER_CERT;
 //   - Oracle's libmysqlclient 8.x (Ubuntu's default-libmysqlclient-dev;
 //     written against its 8.0 headers, not compiled on this machine): `bool`,
 //     and TLS is one MYSQL_OPT_SSL_MODE.
@@ -70,9 +70,14 @@ static inline int cmysql_set_uint_option(MYSQL *mysql, enum mysql_option option,
 /// 3 verify-ca, 4 verify-identity. `ca` may be NULL. Returns 0 on success.
 static inline int cmysql_set_tls(MYSQL *mysql, int mode, const char *ca) {
 #if CMYSQL_MARIADB
-    // Connector/C 3.3 has no "preferred" switch: leaving TLS unset is its default.
-    cmysql_bool enforce = mode >= 2, verify = mode >= 3;
+    // Connector/C 3.3 uses TLS only when asked (mysql_ssl_set asks) and then
+    // falls back to plaintext if the server has none, even when told to enforce
+    // it: the caller checks "required" after connecting. Verifying checks the
+    // chain and the host name, so verify-ca is as strict as verify-identity.
+    // (MYSQL_OPT_SSL_ENFORCE false would undo the asking, so it is only ever set true.)
+    cmysql_bool enforce = 1, verify = mode >= 3;
     if (mode == 0) return 0;
+    mysql_ssl_set(mysql, NULL, NULL, NULL, NULL, NULL);
     if (mode >= 2 && mysql_options(mysql, MYSQL_OPT_SSL_ENFORCE, &enforce)) return 1;
     if (mysql_options(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify)) return 1;
 #else

@@ -46,6 +46,12 @@ public final class MySQLConnection: @unchecked Sendable {
             mysql_close(handle)
             throw error
         }
+        // MariaDB Connector/C goes on in plaintext when the server offers no TLS, enforced or not.
+        if c.tls.rawValue >= MySQLConfiguration.TLS.required.rawValue && mysql_get_ssl_cipher(handle) == nil {
+            mysql_close(handle)
+            throw MySQLError(number: MySQLError.tlsMissingNumber, sqlState: "HY000",
+                             message: "TLS is required but the server at \(c.host):\(c.port) does not offer it; the connection was refused")
+        }
         createdAt = MySQLConnection.monotonicNow()
         lastUsedAt = createdAt
         do {
@@ -68,6 +74,8 @@ public final class MySQLConnection: @unchecked Sendable {
     }
 
     public var serverVersion: String { String(cString: mysql_get_server_info(handle)) }
+    /// The TLS cipher in use, nil for plaintext.
+    public var tlsCipher: String? { mysql_get_ssl_cipher(handle).map { String(cString: $0) } }
     public var threadID: UInt { mysql_thread_id(handle) }
 
     // MARK: - Statements

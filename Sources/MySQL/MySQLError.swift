@@ -26,8 +26,8 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind {
         switch number {
         // 2002/2003 cannot connect, 2006 gone away, 2013/2055 lost, 4031 idle disconnect,
-        // 1053 server shutdown, 1927 MariaDB's "connection was killed".
-        case 2002, 2003, 2005, 2006, 2013, 2055, 4031, 1053, 1927: return .connectionLost
+        // 1053 server shutdown, 1927 MariaDB's "connection was killed", 2026 a TLS failure.
+        case 2002, 2003, 2005, 2006, 2013, 2026, 2055, 4031, 1053, 1927: return .connectionLost
         case 1213, 1205: return .retryTransaction
         case MySQLError.poolExhaustedNumber: return .poolExhausted
         default: return .other
@@ -36,6 +36,8 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
 
     /// Not a server number: ours, for "no connection available in time".
     static let poolExhaustedNumber: UInt32 = 9_000_001
+    /// The client library's own for a TLS failure (CR_SSL_CONNECTION_ERROR), used for "TLS required, none offered".
+    static let tlsMissingNumber: UInt32 = 2026
 
     public var description: String {
         number == MySQLError.poolExhaustedNumber ? message : "MySQL error \(number) (\(sqlState)): \(message)"

@@ -6,6 +6,7 @@ extension Settings {
     var mysqlConfiguration: MySQLConfiguration {
         var c = MySQLConfiguration(host: dbHost, port: dbPort, user: dbUser, password: dbPassword, database: dbName)
         c.tls = MySQLConfiguration.TLS(name: dbTLS) ?? .preferred
+        c.tlsCAPath = dbTLSCA
         return c
     }
 

@@ -18,6 +18,7 @@ struct Settings {
     var dbName = "storefront"
     var dbPoolSize = 10
     var dbTLS = "preferred"
+    var dbTLSCA: String?
     var adminToken: String?
     var logLevel = "info"
     var logFormat = "json"
@@ -63,6 +64,10 @@ struct Settings {
             let allowed = ["disabled", "preferred", "required", "verify-ca", "verify-identity"]
             guard allowed.contains(v) else { throw invalid("DB_TLS", v, allowed.joined(separator: ", ")) }
             s.dbTLS = v
+        },
+        Entry(name: "DB_TLS_CA", defaultText: "(the system's CAs)", help: "PEM file of the CA that signed the MySQL server's certificate (for verify-ca, verify-identity)") { s, v in
+            _ = try secretFile("DB_TLS_CA", v)  // readable now, not at the first connection
+            s.dbTLSCA = v
         },
         Entry(name: "ADMIN_TOKEN", defaultText: "(unset: admin calls answer 401)", help: "bearer token for admin calls (prefer ADMIN_TOKEN_FILE)") { s, v in
             s.adminToken = v.isEmpty ? nil : v

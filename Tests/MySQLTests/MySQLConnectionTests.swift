@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import MySQL
 
@@ -101,6 +102,47 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertThrowsError(try MySQLConnection(configuration: bad)) { error in
             XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost)
         }
+    }
+
+    func testPreferredAndRequiredUseTLSWhenTheServerOffersItAndDisabledDoesNot() throws {
+        guard try connect().run("SHOW VARIABLES LIKE 'have_ssl'").first?[1] == "YES" else {
+            throw XCTSkip("this server offers no TLS (scripts/test starts one that does)")
+        }
+        for (mode, expectTLS) in [(MySQLConfiguration.TLS.preferred, true), (.required, true), (.disabled, false)] {
+            var c = configuration!
+            c.tls = mode
+            XCTAssertEqual(try MySQLConnection(configuration: c).tlsCipher != nil, expectTLS, "\(mode)")
+        }
+    }
+
+    func testVerifyIdentityAcceptsTheServersOwnCAAndRefusesAnother() throws {
+        guard let ca = ProcessInfo.processInfo.environment["DB_TLS_CERT"] else {
+            throw XCTSkip("DB_TLS_CERT is not set (scripts/test sets it to the throwaway server's certificate)")
+        }
+        var c = configuration!
+        c.tls = .verifyIdentity
+        c.tlsCAPath = ca
+        XCTAssertNotNil(try MySQLConnection(configuration: c).tlsCipher)
+        c.tlsCAPath = "/etc/ssl/certs/ca-certificates.crt"  // public CAs (Debian's ca-certificates), none of which signed it
+        guard FileManager.default.fileExists(atPath: c.tlsCAPath!) else { throw XCTSkip("no \(c.tlsCAPath!) to verify against") }
+        XCTAssertThrowsError(try MySQLConnection(configuration: c)) { XCTAssertEqual(($0 as? MySQLError)?.kind, .connectionLost, "\($0)") }
+    }
+
+    func testRequiredRefusesAServerThatOffersNoTLS() throws {
+        let server = try PlaintextMySQLServer()
+        var c = MySQLConfiguration(host: "127.0.0.1", port: server.port, user: "u", password: "p", database: "d")
+        c.tls = .required
+        XCTAssertThrowsError(try MySQLConnection(configuration: c)) { error in
+            XCTAssertTrue("\(error)".contains("TLS is required"), "\(error)")
+            XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost)
+        }
+    }
+
+    func testPreferredFallsBackToPlaintextWhenTheServerOffersNoTLS() throws {
+        let server = try PlaintextMySQLServer()
+        var c = MySQLConfiguration(host: "127.0.0.1", port: server.port, user: "u", password: "p", database: "d")
+        c.tls = .preferred
+        XCTAssertNil(try MySQLConnection(configuration: c).tlsCipher)
     }
 
     func testSessionIsUTCAndStrict() throws {

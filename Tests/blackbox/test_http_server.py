@@ -129,7 +129,8 @@ def test_sigterm_exits_zero_and_closes_idle_connections():
 def test_bad_setting_is_one_line_and_exit_2():
     for env, needle in [({"PORT": "http"}, "PORT"), ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
                         ({"SHUTDOWN_TIMEOUT_SECONDS": "-1"}, "SHUTDOWN_TIMEOUT_SECONDS"),
-                        ({"DB_PASSWORD_FILE": "/nonexistent/secret"}, "DB_PASSWORD_FILE")]:
+                        ({"DB_PASSWORD_FILE": "/nonexistent/secret"}, "DB_PASSWORD_FILE"), ({"DB_TLS": "on"}, "DB_TLS"),
+                        ({"DB_TLS_CA": "/nonexistent/ca.pem"}, "DB_TLS_CA")]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
         lines = p.stderr.strip().splitlines()
@@ -140,7 +141,7 @@ def test_help_lists_every_setting():
     p = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0
     for name in ["PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_NAME", "DB_POOL_SIZE",
-                 "DB_TLS", "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "LOG_LEVEL", "LOG_FORMAT", "MIGRATE_ON_START",
+                 "DB_TLS", "DB_TLS_CA", "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "LOG_LEVEL", "LOG_FORMAT", "MIGRATE_ON_START",
                  "SHUTDOWN_DELAY_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "MAX_BODY_BYTES", "CORS_ALLOWED_ORIGINS"]:
         assert name in p.stdout
     assert subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.startswith("storefront ")
