@@ -4,10 +4,11 @@
 Both servers get the same data (10,000 products, the scenario slugs) in their
 own database on the same MariaDB, the same core (1; wrk on core 0), one
 process each, and are re-seeded before every scenario. Both talk to the
-database without TLS (the peer does not use it; storefront is told DB_TLS=disabled). Prints requests/s per
-scenario and the ratio, the CPU time the server and the database spent per
-request (which shows where a scenario's cost lies), plus any non-2xx count wrk
-or the checkout script reported. A benchmark, not a test: it asserts nothing.
+database without TLS (the peer does not use it, so storefront gets
+DB_TLS=disabled). Prints requests/s per scenario and the ratio, the CPU time
+the server and the database spent per request (which shows where a
+scenario's cost lies), plus any non-2xx count wrk or the checkout script
+reported. A benchmark, not a test: it asserts nothing.
 
 Run through bench/api.sh, which starts a throwaway database (or uses DB_*).
 """
