@@ -74,8 +74,10 @@ struct Carts {
     }
 
     /// Locks the cart by touching it, which also proves it open; otherwise says why not.
+    /// The cart was created with this server's clock and is touched with the database's:
+    /// GREATEST keeps updatedAt from going back when the two disagree.
     private func lockOpenCart(_ c: MySQLConnection, _ id: String) throws {
-        let touched = try c.execute("UPDATE carts SET updated_at = UTC_TIMESTAMP(3) WHERE id = ? AND status = 'open'", [.string(id)])
+        let touched = try c.execute("UPDATE carts SET updated_at = GREATEST(updated_at, UTC_TIMESTAMP(3)) WHERE id = ? AND status = 'open'", [.string(id)])
         guard touched.affectedRows == 0 else { return }
         guard try c.query("SELECT status FROM carts WHERE id = ?", [.string(id)]).first != nil else {
             throw Problems.notFound("cart \(id)")

@@ -111,7 +111,7 @@ struct CheckoutService {
             // exactly the cart and one product per line.
             let changed = try c.execute("""
                 UPDATE carts c JOIN cart_items i ON i.cart_id = c.id JOIN products p ON p.id = i.product_id
-                SET p.stock = p.stock - i.quantity, p.updated_at = ?, c.status = 'ordered', c.updated_at = ?
+                SET p.stock = p.stock - i.quantity, p.updated_at = ?, c.status = 'ordered', c.updated_at = GREATEST(c.updated_at, ?)
                 WHERE c.id = ?
                 """, [now, now, .string(r.cartID)]).affectedRows
             guard changed == UInt64(items.count + 1) else {

@@ -1,6 +1,8 @@
 """Shop API v1 against the contract (shared/API.md), over HTTP, with a real database."""
 import concurrent.futures
 import json
+import os
+import subprocess
 import threading
 import time
 import uuid
@@ -178,6 +180,23 @@ def test_a_cart_changes_in_the_millisecond_it_was_written(api):
         answers = [a for answers in pool.map(lambda _: client(), range(6)) for a in answers]
     failed = [a for a in answers if a[0] != 200]
     assert not failed, f"{len(failed)} of {len(answers)} failed, e.g. {failed[0][2]!r}"
+
+
+def test_cart_times_never_go_back_when_clocks_disagree(api):
+    # A cart is created with the API server's clock and changed with the database's;
+    # here the server's clock ran an hour ahead when it made the cart.
+    cart = make_cart(api)
+    subprocess.run(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
+                    os.environ["DB_NAME"], "-e", "UPDATE carts SET created_at = created_at + INTERVAL 1 HOUR, "
+                    f"updated_at = updated_at + INTERVAL 1 HOUR WHERE id = '{cart}'"],
+                   env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]}, check=True)
+    p = make_product(api, stock=5)["id"]
+    changed = requests.put(f"{api.url}/api/v1/carts/{cart}/items/{p}", json={"quantity": 1}).json()
+    assert changed["updatedAt"] >= changed["createdAt"]
+    r = requests.post(f"{api.url}/api/v1/orders", json=order_body(cart))
+    assert r.status_code == 201, r.text
+    ordered = requests.get(f"{api.url}/api/v1/carts/{cart}").json()
+    assert ordered["status"] == "ordered" and ordered["updatedAt"] >= ordered["createdAt"]
 
 
 def test_cart_line_errors(api):
