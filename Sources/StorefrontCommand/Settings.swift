@@ -66,7 +66,8 @@ struct Settings {
             s.dbTLS = v
         },
         Entry(name: "DB_TLS_CA", defaultText: "(the system's CAs)", help: "PEM file of the CA that signed the MySQL server's certificate (for verify-ca, verify-identity)") { s, v in
-            _ = try secretFile("DB_TLS_CA", v)  // readable now, not at the first connection
+            // Readable now rather than failing at the first connection (a CA bundle may be large: not read here).
+            guard access(v, R_OK) == 0 else { throw SettingsError(description: "DB_TLS_CA=\(v) cannot be read: \(String(cString: strerror(errno)))") }
             s.dbTLSCA = v
         },
         Entry(name: "ADMIN_TOKEN", defaultText: "(unset: admin calls answer 401)", help: "bearer token for admin calls (prefer ADMIN_TOKEN_FILE)") { s, v in
