@@ -190,3 +190,12 @@ def test_termination_grace_outlasts_shutdown(rendered):
     env = {e["name"]: e.get("value") for e in container["env"]}
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert spec["terminationGracePeriodSeconds"] > pre_stop + float(env["SHUTDOWN_DELAY_SECONDS"]) + float(env["SHUTDOWN_TIMEOUT_SECONDS"])
+
+
+def test_production_requires_tls_to_the_database(rendered):
+    overlay, docs, _ = rendered
+    backend = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "backend")
+    spec = backend["spec"]["template"]["spec"]
+    for container in spec["initContainers"] + spec["containers"]:
+        tls = {e["name"]: e.get("value") for e in container["env"]}.get("DB_TLS", "preferred")
+        assert tls == ("required" if overlay == "production" else "preferred"), f"{overlay}: {container['name']} DB_TLS={tls}"
