@@ -194,8 +194,10 @@ struct CheckoutService {
                         """, [.string(key)]).affectedRows
                     if taken == 1 { return .claimed }
                 }
-                throw Problems.conflict("request-in-progress", "Request in progress",
-                                        "A request with this Idempotency-Key is still being processed; retry in a moment.")
+                var inProgress = Problems.conflict("request-in-progress", "Request in progress",
+                                                   "A request with this Idempotency-Key is still being processed; retry in a moment.")
+                inProgress.headers.set("Retry-After", "1")
+                throw inProgress
             }
             throw Problems.unavailable("The idempotency key could not be claimed; retry shortly.")
         }

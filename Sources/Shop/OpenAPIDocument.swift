@@ -291,7 +291,7 @@ paths:
         With `Idempotency-Key`, the outcome (201 or 4xx) is stored for 24
         hours: a repeat with the same body gets it again with
         `Idempotent-Replayed: true`; the same key with another body gets 422;
-        a repeat while the first is still running gets 409.
+        a repeat while the first is still running gets 409 with `Retry-After`.
       parameters:
         - name: Idempotency-Key
           in: header
@@ -457,6 +457,10 @@ components:
           schema: {$ref: '#/components/schemas/Problem'}
     Conflict:
       description: State conflict (stock, cart already ordered, illegal status change, duplicate SKU, request in progress).
+      headers:
+        Retry-After:
+          description: With a request still in progress (same Idempotency-Key), seconds to wait before repeating it.
+          schema: {type: string, pattern: '^[0-9]+$'}
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}

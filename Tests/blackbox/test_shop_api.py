@@ -12,6 +12,12 @@ import requests
 from conftest import ADMIN, make_cart, make_product, order_body, unique
 
 
+def sql(statements):
+    """Runs SQL in a session of its own (the mariadb client) and returns the process."""
+    return subprocess.Popen(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
+                             os.environ["DB_NAME"], "-e", statements], env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]})
+
+
 def problem(r, status):
     assert r.status_code == status, f"{r.status_code} {r.text}"
     assert r.headers["Content-Type"] == "application/problem+json"
@@ -186,10 +192,7 @@ def test_cart_times_never_go_back_when_clocks_disagree(api):
     # A cart is created with the API server's clock and changed with the database's;
     # here the server's clock ran an hour ahead when it made the cart.
     cart = make_cart(api)
-    subprocess.run(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
-                    os.environ["DB_NAME"], "-e", "UPDATE carts SET created_at = created_at + INTERVAL 1 HOUR, "
-                    f"updated_at = updated_at + INTERVAL 1 HOUR WHERE id = '{cart}'"],
-                   env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]}, check=True)
+    assert sql(f"UPDATE carts SET created_at = created_at + INTERVAL 1 HOUR, updated_at = updated_at + INTERVAL 1 HOUR WHERE id = '{cart}'").wait() == 0
     p = make_product(api, stock=5)["id"]
     changed = requests.put(f"{api.url}/api/v1/carts/{cart}/items/{p}", json={"quantity": 1}).json()
     assert changed["updatedAt"] >= changed["createdAt"]
@@ -358,6 +361,26 @@ def test_concurrent_duplicates_create_exactly_one_order(api):
     assert len(created) == 1
     assert all(r.status_code in (201, 409) for r in responses), [r.status_code for r in responses]
     assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 49
+
+
+def test_a_repeat_while_the_first_runs_gets_409_with_retry_after(api):
+    p = make_product(api, stock=5)
+    cart = make_cart(api, [(p["id"], 1)])
+    key = {"Idempotency-Key": "idem-" + uuid.uuid4().hex}
+    # Another session holds the cart's row lock, so the first checkout waits inside its transaction.
+    holder = sql(f"BEGIN; SELECT id FROM carts WHERE id = '{cart}' FOR UPDATE; DO SLEEP(2); COMMIT;")
+    time.sleep(0.5)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(requests.post, api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+        time.sleep(0.5)
+        repeat = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+        assert problem(repeat, 409)["type"] == "/problems/request-in-progress"
+        assert repeat.headers["Retry-After"] == "1"
+        assert first.result().status_code == 201
+    assert holder.wait() == 0
+    again = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.result().json()
 
 
 # --- hostile input -------------------------------------------------------------
