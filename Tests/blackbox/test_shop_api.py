@@ -12,10 +12,11 @@ import requests
 from conftest import ADMIN, make_cart, make_product, order_body, unique
 
 
-def sql(statements):
-    """Runs SQL in a session of its own (the mariadb client) and returns the process."""
+def sql(statements, **popen):
+    """Runs SQL in a session of its own (the mariadb client, each result printed as it comes) and returns the process."""
     return subprocess.Popen(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
-                             os.environ["DB_NAME"], "-e", statements], env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]})
+                             "--skip-column-names", "--unbuffered", os.environ["DB_NAME"], "-e", statements],
+                            env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]}, text=True, **popen)
 
 
 def problem(r, status):
@@ -366,19 +367,22 @@ def test_concurrent_duplicates_create_exactly_one_order(api):
 def test_a_repeat_while_the_first_runs_gets_409_with_retry_after(api):
     p = make_product(api, stock=5)
     cart = make_cart(api, [(p["id"], 1)])
-    key = {"Idempotency-Key": "idem-" + uuid.uuid4().hex}
+    key = "idem-" + uuid.uuid4().hex
     # Another session holds the cart's row lock, so the first checkout waits inside its transaction.
-    holder = sql(f"BEGIN; SELECT id FROM carts WHERE id = '{cart}' FOR UPDATE; DO SLEEP(2); COMMIT;")
-    time.sleep(0.5)
+    holder = sql(f"BEGIN; SELECT 'locked' FROM carts WHERE id = '{cart}' FOR UPDATE; DO SLEEP(3); COMMIT;", stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == "locked"
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        first = pool.submit(requests.post, api.url + "/api/v1/orders", json=order_body(cart), headers=key)
-        time.sleep(0.5)
-        repeat = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+        first = pool.submit(requests.post, api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": key})
+        deadline = time.time() + 5
+        while sql(f"SELECT state FROM idempotency_keys WHERE idem_key = '{key}'", stdout=subprocess.PIPE).communicate()[0].strip() != "processing":
+            assert time.time() < deadline and not first.done(), "the first checkout never claimed its key"
+            time.sleep(0.05)
+        repeat = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": key})
         assert problem(repeat, 409)["type"] == "/problems/request-in-progress"
         assert repeat.headers["Retry-After"] == "1"
         assert first.result().status_code == 201
     assert holder.wait() == 0
-    again = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers=key)
+    again = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": key})
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.result().json()
 
