@@ -213,6 +213,10 @@ def test_cart_line_errors(api):
                 {"quantity": 99999999999999999999}]:
         problem(requests.put(url, json=bad), 422)
     problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/999999999", json={"quantity": 1}), 404)
+    gone = make_product(api, stock=3)["id"]
+    assert requests.delete(f"{api.url}/api/v1/products/{gone}", headers=ADMIN).status_code == 204
+    problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/{gone}", json={"quantity": 1}), 404)
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["items"] == [], "nothing was written"
     problem(requests.put(f"{api.url}/api/v1/carts/AAAAAAAAAAAAAAAAAAAAAA/items/{p['id']}", json={"quantity": 1}), 404)
     problem(requests.get(f"{api.url}/api/v1/carts/not-a-cart"), 404)
 
