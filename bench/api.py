@@ -56,6 +56,20 @@ def cpu_seconds(pid):
         return None
 
 
+def wait_until_quiet(pid, limit=30.0):
+    """Waits (up to `limit` s) until the database is nearly idle, so that flushing and
+    purging left from seeding or from the previous server's run are not counted
+    against the next one."""
+    start = time.monotonic()
+    previous = cpu_seconds(pid)
+    while previous is not None and time.monotonic() - start < limit:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - previous < 0.5 * 0.05:  # under 5 % of a core
+            return
+        previous = now
+
+
 def run(name, spec, scenario, products, duration, connections):
     """wrk against one server; returns req/s, orders/s, problems, wrk's output and the
     CPU microseconds per request that the server and the database spent."""
@@ -65,6 +79,7 @@ def run(name, spec, scenario, products, duration, connections):
         wait_port(port, proc)
         script = os.path.join(SHARED, "scenarios", scenario + ".lua")
         db_pid = os.environ.get("BENCH_DB_PID")
+        wait_until_quiet(db_pid)
         before = (cpu_seconds(proc.pid), cpu_seconds(db_pid))
         out = sh(["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", script, f"http://127.0.0.1:{port}"],
                  env={**os.environ, "PRODUCTS": str(products)}, capture_output=True, text=True).stdout
