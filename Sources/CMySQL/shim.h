@@ -59,10 +59,6 @@ static inline int cmysql_stmt_update_max_length(MYSQL_STMT *stmt) {
     return mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on) ? 1 : 0;
 }
 
-/// Whether the server says a transaction is open on this connection (from the
-/// status of its last reply), whoever started it: a statement or a procedure.
-static inline int cmysql_in_transaction(const MYSQL *mysql) { return (mysql->server_status & SERVER_STATUS_IN_TRANS) ? 1 : 0; }
-
 static inline int cmysql_field_is_unsigned(const MYSQL_FIELD *field) { return (field->flags & UNSIGNED_FLAG) ? 1 : 0; }
 static inline int cmysql_field_is_binary(const MYSQL_FIELD *field) { return field->charsetnr == 63 ? 1 : 0; }
 

@@ -12,6 +12,7 @@ public final class MySQLConnection: @unchecked Sendable {
     var lastUsedAt: Double
     /// Set after an error that leaves the connection unusable; the pool discards it.
     public private(set) var isBroken = false
+    public private(set) var inTransaction = false
 
     /// The session settings every connection starts with: strict SQL (so bad
     /// values fail instead of being coerced, and zero dates are refused) and
@@ -39,10 +40,8 @@ public final class MySQLConnection: @unchecked Sendable {
         }
         // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, not only those whose
         // values changed, so "0 rows" means "no such row" even when a touch writes the
-        // same millisecond that is already stored. The multi-results flags let a prepared
-        // CALL return a procedure's result set (both libraries set them by default).
-        let flags = UInt(CLIENT_FOUND_ROWS) | UInt(CLIENT_MULTI_RESULTS) | UInt(CLIENT_PS_MULTI_RESULTS)
-        guard mysql_real_connect(handle, c.host, c.user, c.password, c.database, UInt32(c.port), nil, flags) != nil else {
+        // same millisecond that is already stored.
+        guard mysql_real_connect(handle, c.host, c.user, c.password, c.database, UInt32(c.port), nil, UInt(CLIENT_FOUND_ROWS)) != nil else {
             let error = MySQLError.from(handle)
             mysql_close(handle)
             throw error
@@ -148,20 +147,19 @@ public final class MySQLConnection: @unchecked Sendable {
 
     // MARK: - Transactions
 
-    /// True while the server has a transaction open on this connection, whether a
-    /// statement here or a stored procedure started it.
-    public var inTransaction: Bool { cmysql_in_transaction(handle) != 0 }
-
     public func begin() throws(MySQLError) {
         try run("START TRANSACTION")
+        inTransaction = true
     }
 
     public func commit() throws(MySQLError) {
+        defer { inTransaction = false }
         try run("COMMIT")
     }
 
     /// Rolls back; if even that fails the connection is not trusted again.
     public func rollback() {
+        inTransaction = false
         do { try run("ROLLBACK") } catch { isBroken = true }
     }
 

@@ -61,28 +61,17 @@ public final class MySQLPool: @unchecked Sendable {
     /// jittered backoff) after a deadlock or lock-wait timeout.
     @discardableResult
     public func withTransaction<T>(attempts: Int = 4, _ body: (MySQLConnection) throws -> T) throws -> T {
-        try withRetries(attempts: attempts) { connection in
-            try connection.begin()
-            let value = try body(connection)
-            try connection.commit()
-            return value
-        }
-    }
-
-    /// Runs `body`, whose SQL starts and ends its own transaction (a stored procedure
-    /// that commits), with `withTransaction`'s guarantees: whatever transaction an
-    /// error leaves open is rolled back, and a deadlock or lock-wait timeout runs the
-    /// whole block again.
-    @discardableResult
-    public func withRetries<T>(attempts: Int = 4, _ body: (MySQLConnection) throws -> T) throws -> T {
         var attempt = 1
         while true {
             do {
                 return try withConnection { connection in
+                    try connection.begin()
                     do {
-                        return try body(connection)
+                        let value = try body(connection)
+                        try connection.commit()
+                        return value
                     } catch {
-                        if connection.inTransaction { connection.rollback() }
+                        connection.rollback()
                         throw error
                     }
                 }

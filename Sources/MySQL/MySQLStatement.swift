@@ -33,37 +33,15 @@ final class MySQLStatement {
             guard cmysql_stmt_bind_param(stmt, binds.binds) == 0 else { throw MySQLError.from(stmt) }
         }
         guard mysql_stmt_execute(stmt) == 0 else { throw MySQLError.from(stmt) }
+        defer { _ = cmysql_stmt_free_result(stmt) }
 
-        // A plain statement has one result; a CALL has the procedure's result set (at
-        // most one is expected) and then its final status. Every one is read, so the
-        // connection is ready for the next command, and an error raised after a result
-        // set (a failed COMMIT inside a procedure) is not missed.
         var result = MySQLResult()
-        var sets = 0
-        var problem: MySQLError?
-        while true {
-            if mysql_stmt_field_count(stmt) > 0 {
-                sets += 1
-                do throws(MySQLError) {
-                    guard mysql_stmt_store_result(stmt) == 0 else { throw MySQLError.from(stmt) }
-                    let rows = try fetchRows()
-                    if sets == 1 { result.rows = rows }
-                } catch {
-                    problem = problem ?? error
-                }
-                _ = cmysql_stmt_free_result(stmt)
-            } else if sets == 0 {
-                result.affectedRows = mysql_stmt_affected_rows(stmt)
-                result.lastInsertID = mysql_stmt_insert_id(stmt)
-            }
-            let next = mysql_stmt_next_result(stmt)
-            if next > 0 { throw problem ?? MySQLError.from(stmt) }
-            if next < 0 { break }
+        if mysql_stmt_field_count(stmt) > 0 {
+            guard mysql_stmt_store_result(stmt) == 0 else { throw MySQLError.from(stmt) }
+            result.rows = try fetchRows()
         }
-        if let problem { throw problem }
-        guard sets <= 1 else {
-            throw MySQLError(number: 0, sqlState: "HY000", message: "\(sets) result sets where one was expected, from: \(sql)")
-        }
+        result.affectedRows = mysql_stmt_affected_rows(stmt)
+        result.lastInsertID = mysql_stmt_insert_id(stmt)
         return result
     }
 

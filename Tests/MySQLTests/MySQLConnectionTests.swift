@@ -54,51 +54,6 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertEqual(try c.execute("UPDATE t SET v = ? WHERE id = ?", [5, 2]).affectedRows, 0)
     }
 
-    func testAPreparedCallReturnsTheProceduresRowsAndLeavesTheConnectionReady() throws {
-        let c = try connect()
-        try c.run("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL) ENGINE=InnoDB")
-        try c.run("""
-            CREATE PROCEDURE put_and_list(IN p_id INT, IN p_v VARCHAR(20))
-            BEGIN
-                INSERT INTO t VALUES (p_id, p_v);
-                SELECT id, v FROM t ORDER BY id;
-            END
-            """)
-        XCTAssertEqual(try c.query("CALL put_and_list(?, ?)", [1, "one"]).map { $0[1].string }, ["one"])
-        XCTAssertEqual(try c.query("CALL put_and_list(?, ?)", [2, "two"]).map { $0[1].string }, ["one", "two"])
-        // The final status of each CALL was read: the next command is not out of sync.
-        XCTAssertEqual(try c.query("SELECT COUNT(*) FROM t").first?[0].int, 2)
-    }
-
-    func testAnErrorRaisedAfterAProceduresResultSetIsThrown() throws {
-        let c = try connect()
-        try c.run("""
-            CREATE PROCEDURE rows_then_error()
-            BEGIN
-                SELECT 1;
-                SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'late failure';
-            END
-            """)
-        XCTAssertThrowsError(try c.query("CALL rows_then_error()")) { error in
-            XCTAssertEqual((error as? MySQLError)?.message, "late failure")
-        }
-        XCTAssertEqual(try c.query("SELECT ?", [7]).first?[0].int, 7)
-    }
-
-    func testTheTransactionFlagFollowsTheServerWhoeverStartedIt() throws {
-        let c = try connect()
-        try c.run("CREATE PROCEDURE open_transaction() BEGIN START TRANSACTION; SELECT 1; END")
-        XCTAssertFalse(c.inTransaction)
-        try c.begin()
-        XCTAssertTrue(c.inTransaction)
-        try c.commit()
-        XCTAssertFalse(c.inTransaction)
-        try c.execute("CALL open_transaction()")
-        XCTAssertTrue(c.inTransaction, "a procedure's START TRANSACTION is seen too")
-        c.rollback()
-        XCTAssertFalse(c.inTransaction)
-    }
-
     func testZeroDatesAreRejected() throws {
         let c = try connect()
         try c.run("CREATE TABLE t (d DATE NOT NULL, dt DATETIME NOT NULL)")

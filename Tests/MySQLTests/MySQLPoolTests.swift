@@ -65,21 +65,6 @@ final class MySQLPoolTests: MySQLTestCase {
         XCTAssertEqual(try pool.withConnection { try $0.query("SELECT id FROM t").map { $0[0].int } }, [1])
     }
 
-    func testWithRetriesRollsBackWhatAnErrorLeftOpen() throws {
-        let pool = MySQLPool(configuration: configuration)
-        try pool.withConnection { c in
-            try c.run("CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB")
-            try c.run("CREATE PROCEDURE add_open(IN p_id INT) BEGIN START TRANSACTION; INSERT INTO t VALUES (p_id); END")
-        }
-        struct Boom: Error {}
-        XCTAssertThrowsError(try pool.withRetries { c in
-            try c.execute("CALL add_open(?)", [1])
-            throw Boom()
-        })
-        XCTAssertEqual(pool.stats.open, 1, "the connection was rolled back and kept, not dropped")
-        XCTAssertEqual(try pool.withConnection { try $0.query("SELECT COUNT(*) FROM t").first?[0].int }, 0)
-    }
-
     func testDeadlockIsRetriedUntilBothCommit() throws {
         var options = MySQLPool.Options()
         options.size = 4
