@@ -65,7 +65,7 @@ def wait_until_quiet(pid, limit=30.0):
     while previous is not None and time.monotonic() - start < limit:
         time.sleep(0.5)
         now = cpu_seconds(pid)
-        if now - previous < 0.5 * 0.05:  # under 5 % of a core
+        if now is None or now - previous < 0.5 * 0.05:  # gone, or under 5 % of a core
             return
         previous = now
 
