@@ -129,7 +129,7 @@ final class Connection {
     }
 
     private func respondToParseError(_ error: HTTPParseError) {
-        let requestID = loop.makeRequestID()
+        let requestID = HTTPServer.saneRequestID(parser.requestIDField) ?? loop.makeRequestID()
         var response = HTTPError(error.status, error.detail).response
         if error.status == .requestTimeout || error.status == .contentTooLarge { response.headers.set("Connection", "close") }
         requestStartedAt = loop.now

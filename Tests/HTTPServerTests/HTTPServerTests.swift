@@ -29,6 +29,23 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertFalse(id.isEmpty)
     }
 
+    func testARequestRefusedAfterItsHeadKeepsItsRequestId() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let tooLarge = try TestClient(port: server.port)
+        tooLarge.send("POST /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: big-1\r\nContent-Length: 99999999\r\n\r\n")
+        let refused = try XCTUnwrap(tooLarge.readResponse())
+        XCTAssertEqual(refused.status, 413)
+        XCTAssertEqual(refused.headers["x-request-id"], "big-1")
+        // The id belongs to the request that sent it, not to the next one on the connection.
+        let client = try TestClient(port: server.port)
+        client.send("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: first\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.headers["x-request-id"], "first")
+        let malformed = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(malformed.status, 400)
+        XCTAssertNotEqual(malformed.headers["x-request-id"], "first")
+    }
+
     func testThreePipelinedRequestsInOneWrite() throws {
         let server = try TestServer()
         defer { server.stop() }
