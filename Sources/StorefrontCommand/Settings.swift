@@ -92,7 +92,7 @@ struct Settings {
         Entry(name: "MIGRATE_ON_START", defaultText: "true", help: "apply database migrations when serve starts") { s, v in
             s.migrateOnStart = try boolean("MIGRATE_ON_START", v)
         },
-        Entry(name: "SHUTDOWN_DELAY_SECONDS", defaultText: "0", help: "after SIGTERM, keep accepting this long (readiness already fails)") { s, v in
+        Entry(name: "SHUTDOWN_DELAY_SECONDS", defaultText: "0", help: "after SIGTERM, keep accepting this long (readiness already fails); less than the timeout") { s, v in
             s.shutdownDelaySeconds = try seconds("SHUTDOWN_DELAY_SECONDS", v)
         },
         Entry(name: "SHUTDOWN_TIMEOUT_SECONDS", defaultText: "25", help: "after SIGTERM, exit within this long whatever is in flight") { s, v in
@@ -126,6 +126,11 @@ struct Settings {
         }
         if environment["ADMIN_TOKEN"] != nil && environment["ADMIN_TOKEN_FILE"] != nil {
             throw SettingsError(description: "ADMIN_TOKEN and ADMIN_TOKEN_FILE are both set: set only one")
+        }
+        // The delay is spent inside the timeout; without time left over, in-flight requests would be cut off.
+        if settings.shutdownDelaySeconds > 0 && settings.shutdownDelaySeconds >= settings.shutdownTimeoutSeconds {
+            throw SettingsError(description: "SHUTDOWN_DELAY_SECONDS=\(environment["SHUTDOWN_DELAY_SECONDS"]!) must be less than "
+                + "SHUTDOWN_TIMEOUT_SECONDS=\(environment["SHUTDOWN_TIMEOUT_SECONDS"] ?? "25 (the default)"): the delay is part of the time to exit, and in-flight requests need the rest")
         }
         return settings
     }
