@@ -66,7 +66,7 @@ struct Catalog {
         for (name, value) in try uniqueQueryItems(request) {
             switch name {
             case "category":
-                guard !value.isEmpty, value.unicodeScalars.count <= 64 else { throw Problems.badParameter(name, "must be at most 64 characters") }
+                guard !value.isEmpty, value.unicodeScalars.count <= 64 else { throw Problems.badParameter(name, "must be a category slug of 1 to 64 characters") }
                 query.category = value
             case "q":
                 guard value.unicodeScalars.count <= 100 else { throw Problems.badParameter(name, "must be at most 100 characters") }
