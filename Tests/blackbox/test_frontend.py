@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -218,6 +219,37 @@ def test_nginx_config_and_headers(api, web):
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
     assert requests.get(web + "/metrics").status_code == 404
     assert requests.get(web + "/readyz").status_code == 404
+
+
+def test_product_images_from_another_host_load_and_broken_ones_show_the_placeholder(api, web, browser):
+    images = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+                               os.path.join(FRONTEND, "images"), str(port := free_port())],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/shoes.svg", timeout=0.5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        tag = uuid.uuid4().hex[:6]
+        remote = make_product(api, name=f"Remote {tag}", category=f"img-{tag}", imageUrl=f"http://127.0.0.1:{port}/shoes.svg")
+        broken = make_product(api, name=f"Broken {tag}", category=f"img-{tag}", imageUrl="/images/no-such-image.png")
+        p = Page(browser, web)
+        p.go(f"/#/?category=img-{tag}")
+        p.wait(f"[data-product-id='{broken['id']}'] [data-testid=product-image]")
+
+        def loaded(product_id):
+            image = browser.find_element(By.CSS_SELECTOR, f"[data-product-id='{product_id}'] [data-testid=product-image]")
+            return browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0 && arguments[0].src", image)
+
+        WebDriverWait(browser, 10).until(lambda _: loaded(remote["id"]) and loaded(broken["id"]))
+        assert loaded(remote["id"]) == f"http://127.0.0.1:{port}/shoes.svg", "the CSP lets catalog images from other hosts load"
+        assert loaded(broken["id"]).endswith("/images/placeholder.svg")
+        p.shot("images")
+    finally:
+        images.terminate()
+        images.wait(10)
 
 
 def test_asset_stamps_are_current():

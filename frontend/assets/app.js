@@ -142,11 +142,18 @@ async function addToCart(product, quantity = 1) {
 
 // ---------- views ----------
 
+// A missing or unreachable image shows the placeholder rather than a broken-image icon.
+function productImage(product, attrs) {
+  const placeholder = "/images/placeholder.svg";
+  return h("img", { ...attrs, src: product.imageUrl || placeholder, alt: "", "data-testid": "product-image",
+    onerror: (event) => { if (!event.target.src.endsWith(placeholder)) event.target.src = placeholder; } });
+}
+
 function productCard(product) {
   const out = product.stock === 0;
   return h("article", { class: "card", "data-testid": "product-card", "data-product-id": product.id },
     h("a", { href: `#/product/${product.id}`, class: "card-link" },
-      h("img", { src: product.imageUrl || "/images/placeholder.svg", alt: "", loading: "lazy", width: 320, height: 200 }),
+      productImage(product, { loading: "lazy", width: 320, height: 200 }),
       h("h2", {}, product.name)),
     h("p", { class: "price" }, money(product.priceCents)),
     out ? h("p", { class: "stock out" }, "Out of stock")
@@ -206,7 +213,7 @@ async function productView(id) {
   const out = product.stock === 0;
   const quantity = h("input", { id: "qty", type: "number", min: 1, max: 100, value: 1, required: true });
   show(h("article", { class: "product", "data-testid": "product" },
-    h("img", { src: product.imageUrl || "/images/placeholder.svg", alt: "", width: 480, height: 300 }),
+    productImage(product, { width: 480, height: 300 }),
     h("div", {},
       h("p", { class: "crumbs" }, h("a", { href: `#/?category=${encodeURIComponent(product.category)}` }, product.category)),
       h("h1", {}, product.name),
