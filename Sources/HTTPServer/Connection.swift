@@ -147,11 +147,6 @@ final class Connection {
         let keepAlive = HTTPServer.wantsKeepAlive(request) && !loop.server.isDraining
         let isHead = request.method == .HEAD
 
-        guard request.method.isRecognized else {
-            let response = HTTPError(.notImplemented, "\(request.method.rawValue) is not a method this server implements (methods are case-sensitive).").response
-            complete(request, response, route: "unmatched", keepAlive: keepAlive, isHead: isHead)
-            return
-        }
         guard let match = loop.server.router.match(request.method, path: request.path) else {
             complete(request, HTTPError(.badRequest, "The request path has a malformed percent-escape.").response, route: "invalid", keepAlive: keepAlive, isHead: isHead)
             return
