@@ -1,5 +1,6 @@
 /// A request method: any token the client sends (RFC 9110 §9.1), so that a
-/// method the server does not route gets 405 with `Allow` on a known path.
+/// method the server does not route gets 405 with `Allow` on a known path. Not 501
+/// for unrecognized tokens: API clients and checkers such as schemathesis expect 405.
 public struct HTTPMethod: RawRepresentable, Sendable, Hashable {
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
