@@ -157,9 +157,11 @@ struct Catalog {
     }
 
     /// Parses a product id from a path; anything that is not one is simply unknown.
+    /// Only the canonical spelling names a product (`01` does not), so each has one URL.
     static func productID(_ request: HTTPRequest, _ name: String = "id") throws(HTTPError) -> Int64 {
         let text = request.pathParameters[name] ?? ""
-        guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let id = Int64(text), id > 0 else {
+        guard text.utf8.first != UInt8(ascii: "0"), text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+              let id = Int64(text), id > 0 else {
             throw Problems.notFound("product \(text)")
         }
         return id

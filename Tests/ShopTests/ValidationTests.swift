@@ -131,6 +131,19 @@ final class ShopRulesTests: XCTestCase {
         }
     }
 
+    func testProductIdsHaveOneSpelling() throws {
+        func id(_ text: String) throws -> Int64 {
+            var r = request("")
+            r.pathParameters = ["id": text]
+            return try Catalog.productID(r)
+        }
+        XCTAssertEqual(try id("7"), 7)
+        XCTAssertEqual(try id("123456789012345678"), 123456789012345678)
+        for bad in ["", "0", "07", "+7", "-7", "7.0", " 7", "1234567890123456789", "9223372036854775808"] {
+            XCTAssertEqual(status { _ = try id(bad) }, 404, bad)
+        }
+    }
+
     func testCountryList() {
         XCTAssertEqual(Countries.alpha2.count, 249)
         XCTAssertTrue(Countries.alpha2.isSuperset(of: ["US", "DE", "GB", "NO", "JP"]))
