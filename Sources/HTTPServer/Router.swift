@@ -62,8 +62,8 @@ public struct Router: Sendable {
         add(.GET, pattern, kind, handler)
     }
 
-    /// Finds the route for a raw (percent-encoded) path. Nil when a segment's
-    /// percent-encoding is malformed.
+    /// Finds the route for a raw (percent-encoded) path, comparing segments
+    /// percent-decoded. Nil when a segment's percent-encoding is malformed.
     public func match(_ method: HTTPMethod, path: String) -> Match? {
         if path == "*" { return .serverWide(allow: Router.allow(Router.methods(under: root))) }
         var node = root
@@ -75,12 +75,16 @@ public struct Router: Sendable {
             let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
             defer { start = end < utf8.endIndex ? utf8.index(after: end) : end }
             if start == end { continue }
+            // Decoded before matching, so that `%70roducts` is `products` (RFC 3986 6.2.2.2)
+            // for literal segments as it is for parameters.
             let raw = path[start..<end]
-            if let next = node.literal[String(raw)] {
+            guard let segment = raw.utf8.contains(UInt8(ascii: "%")) ? PercentDecoding.decode(raw, plusAsSpace: false) : String(raw) else {
+                return nil
+            }
+            if let next = node.literal[segment] {
                 node = next
             } else if let (name, next) = node.parameter {
-                guard let value = PercentDecoding.decode(raw, plusAsSpace: false) else { return nil }
-                parameters[name] = value
+                parameters[name] = segment
                 node = next
             } else {
                 return .notFound
