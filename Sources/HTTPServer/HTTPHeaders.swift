@@ -51,7 +51,7 @@ public struct HTTPHeaders: Sendable, Sequence {
 
 extension StringProtocol {
     /// Trims optional whitespace (SP and HTAB) as RFC 9110 defines it.
-    func trimmingOWS() -> String {
+    public func trimmingOWS() -> String {
         var s = Substring(self)
         while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
         while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }

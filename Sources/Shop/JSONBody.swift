@@ -29,7 +29,7 @@ struct JSONBody {
             throw HTTPError(.unsupportedMediaType, "Send the body as JSON with Content-Type: application/json.",
                             headers: HTTPHeaders([("Accept", "application/json")]))
         }
-        let parts = contentType.split(separator: ";").map { String($0).trimming(" \t").lowercased() }
+        let parts = contentType.split(separator: ";").map { $0.trimmingOWS().lowercased() }
         let mediaType = parts.first ?? ""
         let charsetOK = parts.dropFirst().allSatisfy { param in
             !param.hasPrefix("charset=") || ["charset=utf-8", "charset=\"utf-8\"", "charset=utf8"].contains(param)
@@ -65,7 +65,7 @@ struct JSONBody {
             return nil
         }
         // Surrounding spaces and tabs are trimmed; other characters are the client's own.
-        let text = s.trimming(" \t")
+        let text = s.trimmingOWS()
         if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !(allowNewlines && $0 == "\n") }) {
             fail(name, allowNewlines ? "must not contain control characters other than newlines" : "must not contain control characters")
             return nil
@@ -133,15 +133,5 @@ struct JSONBody {
     /// Throws the 422 naming every problem found, if any.
     func finish() throws(HTTPError) {
         if !errors.isEmpty { throw Problems.validation(errors) }
-    }
-}
-
-extension String {
-    /// Without leading and trailing characters from `characters`.
-    func trimming(_ characters: String) -> String {
-        var s = Substring(self)
-        while let first = s.first, characters.contains(first) { s = s.dropFirst() }
-        while let last = s.last, characters.contains(last) { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -18,7 +18,7 @@ enum HealthCheck {
             host = String(authority[..<colon])
             port = String(authority[authority.index(after: colon)...])
         }
-        host = host.trimmingCharacters(in: "[").trimmingCharacters(in: "]")
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
 
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

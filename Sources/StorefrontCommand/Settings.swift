@@ -103,7 +103,7 @@ struct Settings {
             s.maxBodyBytes = try integer("MAX_BODY_BYTES", v, 1...(64 * 1024 * 1024))
         },
         Entry(name: "CORS_ALLOWED_ORIGINS", defaultText: "(empty: no CORS headers)", help: "comma-separated origins allowed to call the API from a browser") { s, v in
-            let origins = v.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+            let origins = v.split(separator: ",").map { $0.trimmingOWS() }.filter { !$0.isEmpty }
             for origin in origins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
                 throw invalid("CORS_ALLOWED_ORIGINS", v, "origins such as https://shop.example.com, separated by commas")
             }
@@ -196,14 +196,4 @@ struct Settings {
 extension String {
     func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
 
-    func trimmingCharacters(in set: Character) -> String {
-        var s = Substring(self)
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return String(s)
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: Character) -> String { String(self).trimmingCharacters(in: set) }
 }

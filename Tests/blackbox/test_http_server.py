@@ -156,6 +156,9 @@ def test_healthcheck_command(server):
     assert missing.returncode == 1
     down = subprocess.run([BIN, "healthcheck", "--url", "http://127.0.0.1:1/healthz"], capture_output=True, timeout=10)
     assert down.returncode == 1
+    # An IPv6 literal loses its brackets before the lookup: the address is tried, not refused as a name.
+    v6 = subprocess.run([BIN, "healthcheck", "--url", "http://[::1]:1/healthz"], capture_output=True, text=True, timeout=10)
+    assert v6.returncode == 1 and "cannot connect to [::1]:1" in v6.stderr, v6.stderr
 
 
 def test_settings_accept_case_and_warn_on_a_short_admin_token():
