@@ -163,6 +163,22 @@ public final class MySQLConnection: @unchecked Sendable {
         do { try run("ROLLBACK") } catch { isBroken = true }
     }
 
+    // MARK: - Named locks
+
+    /// Runs `body` holding the server-wide named lock `name` (GET_LOCK), waiting at
+    /// most `timeoutSeconds` for it (0: not at all); nil when another session holds
+    /// it. The server frees the lock if this session dies, so a crash holds nothing.
+    public func withNamedLock<T>(_ name: String, timeoutSeconds: Int, _ body: () throws -> T) throws -> T? {
+        // Hashed: MySQL limits lock names to 64 characters.
+        let got = try query("SELECT GET_LOCK(SHA2(?, 224), ?)", [.string(name), .int(Int64(timeoutSeconds))])
+        guard got.first?[0].int == 1 else { return nil }
+        defer {
+            // A session that may still hold the lock must not be handed out again.
+            if (try? query("SELECT RELEASE_LOCK(SHA2(?, 224))", [.string(name)])) == nil { isBroken = true }
+        }
+        return try body()
+    }
+
     private func note(_ error: MySQLError) {
         if error.kind == .connectionLost { isBroken = true }
     }

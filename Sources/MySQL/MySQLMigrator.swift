@@ -22,12 +22,14 @@ public enum MySQLMigrator {
     /// Applies what is missing; returns the versions applied now.
     @discardableResult
     public static func migrate(_ connection: MySQLConnection, _ migrations: [Migration], lockTimeoutSeconds: Int = 60) throws -> [Int] {
-        let got = try connection.query("SELECT GET_LOCK(?, ?)", [.string(lockName), .int(Int64(lockTimeoutSeconds))])
-        guard got.first?[0].int == 1 else {
+        let applied = try connection.withNamedLock(lockName, timeoutSeconds: lockTimeoutSeconds) { try apply(connection, migrations) }
+        guard let applied else {
             throw MySQLError(number: 0, sqlState: "HY000", message: "another migrator held the schema lock for \(lockTimeoutSeconds) s; try again")
         }
-        defer { _ = try? connection.query("SELECT RELEASE_LOCK(?)", [.string(lockName)]) }
+        return applied
+    }
 
+    private static func apply(_ connection: MySQLConnection, _ migrations: [Migration]) throws(MySQLError) -> [Int] {
         try connection.run("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INT NOT NULL PRIMARY KEY,

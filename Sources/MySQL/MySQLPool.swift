@@ -61,19 +61,23 @@ public final class MySQLPool: @unchecked Sendable {
     /// jittered backoff) after a deadlock or lock-wait timeout.
     @discardableResult
     public func withTransaction<T>(attempts: Int = 4, _ body: (MySQLConnection) throws -> T) throws -> T {
+        try withConnection { try transaction(on: $0, attempts: attempts, body) }
+    }
+
+    /// `withTransaction` on a connection the caller already holds (one that keeps
+    /// a named lock across the transaction, say). Retries run on that connection.
+    public func transaction<T>(on connection: MySQLConnection, attempts: Int = 4, _ body: (MySQLConnection) throws -> T) throws -> T {
         var attempt = 1
         while true {
             do {
-                return try withConnection { connection in
-                    try connection.begin()
-                    do {
-                        let value = try body(connection)
-                        try connection.commit()
-                        return value
-                    } catch {
-                        connection.rollback()
-                        throw error
-                    }
+                try connection.begin()
+                do {
+                    let value = try body(connection)
+                    try connection.commit()
+                    return value
+                } catch {
+                    connection.rollback()
+                    throw error
                 }
             } catch let error as MySQLError where error.kind == .retryTransaction && attempt < attempts {
                 retries.wrappingAdd(1, ordering: .relaxed)

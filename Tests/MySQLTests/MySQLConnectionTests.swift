@@ -145,6 +145,27 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertNil(try MySQLConnection(configuration: c).tlsCipher)
     }
 
+    func testNamedLockIsExclusiveFreedAfterTheBodyAndWhenTheSessionDies() throws {
+        let (a, b) = (try connect(), try connect())
+        let name = String(repeating: "long lock name ", count: 10)  // over MySQL's 64 characters: hashed
+        XCTAssertEqual(try a.withNamedLock(name, timeoutSeconds: 0) {
+            XCTAssertNil(try b.withNamedLock(name, timeoutSeconds: 0) { "b got a held lock" })
+            return "a"
+        }, "a")
+        XCTAssertEqual(try b.withNamedLock(name, timeoutSeconds: 0) { "b" }, "b", "released after the body")
+
+        struct Boom: Error {}
+        XCTAssertThrowsError(try a.withNamedLock(name, timeoutSeconds: 0) { throw Boom() })
+        XCTAssertEqual(try b.withNamedLock(name, timeoutSeconds: 0) { "b" }, "b", "released after a throwing body")
+
+        // A session that ends while holding the lock (a crashed process) frees it.
+        var c: MySQLConnection? = try connect()
+        _ = try c!.query("SELECT GET_LOCK(SHA2(?, 224), 0)", [.string(name)])
+        XCTAssertNil(try b.withNamedLock(name, timeoutSeconds: 0) { "b" })
+        c = nil
+        XCTAssertEqual(try b.withNamedLock(name, timeoutSeconds: 2) { "b" }, "b")
+    }
+
     func testSessionIsUTCAndStrict() throws {
         let c = try connect()
         let row = try c.run("SELECT @@session.time_zone, @@session.sql_mode, @@character_set_client")[0]
