@@ -66,86 +66,82 @@ struct CheckoutService {
 
     /// Places the order; returns its id and JSON. Throws 404/409/422 problems
     /// (nothing changed) or a database error.
-    func placeOrder(_ r: Request, idempotencyKey: String?) throws -> (id: String, json: JSONValue) {
+    func placeOrder(_ r: Request) throws -> (id: String, json: JSONValue) {
+        let placed = try pool.withTransaction { c in try place(c, r) }
+        metrics.ordersCreated.add(1)
+        return placed
+    }
+
+    /// The checkout transaction's statements, on `c` inside a transaction.
+    private func place(_ c: MySQLConnection, _ r: Request) throws -> (id: String, json: JSONValue) {
         guard Identifier.isWellFormed(r.cartID) else { throw Problems.notFound("cart \(r.cartID)") }
         let orderID = Identifier.make()
-        let json = try pool.withTransaction { c -> JSONValue in
-            // One read locks the cart, its lines and their products. The plan is pinned
-            // (cart, then its lines in primary-key order, then each line's product), so
-            // products are locked in ascending id order: the one order all writers use,
-            // so two checkouts cannot deadlock on them.
-            let rows = try c.query("""
-                SELECT STRAIGHT_JOIN c.status, UTC_TIMESTAMP(3), i.product_id, i.quantity, p.sku, p.name, p.price_cents, p.stock, p.active
-                FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id LEFT JOIN products p ON p.id = i.product_id
-                WHERE c.id = ? ORDER BY i.product_id FOR UPDATE
-                """, [.string(r.cartID)])
-            guard let cart = rows.first else { throw Problems.notFound("cart \(r.cartID)") }
-            guard cart[0].string == "open" else {
-                throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(r.cartID) has already been checked out.")
-            }
-            let now = cart[1]
-            let lines = rows.filter { !$0[2].isNull }
-            guard !lines.isEmpty else {
-                throw Problems.validation([FieldError(field: "cartId", message: "refers to an empty cart")])
-            }
-            var items: [(id: Int, sku: String, name: String, price: Int, quantity: Int)] = []
-            var short: [JSONValue] = []
-            for line in lines {
-                let (productID, quantity) = (line[2].int!, line[3].int!)
-                let available = line[8].int == 1 ? (line[7].int ?? 0) : 0
-                if quantity > available {
-                    short.append(["productId": .int(productID), "requested": .int(quantity), "available": .int(available)])
-                } else {
-                    items.append((productID, line[4].string ?? "", line[5].string ?? "", line[6].int ?? 0, quantity))
-                }
-            }
-            guard short.isEmpty else {
-                metrics.stockConflicts.add(1)
-                throw Problems.conflict("insufficient-stock", "Not enough stock",
-                                        "\(short.count) line(s) of the cart exceed the stock on hand; nothing was ordered.", [("items", .array(short))])
-            }
-            let total = items.reduce(0) { $0 + $1.price * $1.quantity }
-            let count = items.reduce(0) { $0 + $1.quantity }
-            // Every product's stock and the cart's status in one statement (a multi-table
-            // UPDATE changes each row once); the rows are locked above, so it must touch
-            // exactly the cart and one product per line.
-            let changed = try c.execute("""
-                UPDATE carts c JOIN cart_items i ON i.cart_id = c.id JOIN products p ON p.id = i.product_id
-                SET p.stock = p.stock - i.quantity, p.updated_at = ?, c.status = 'ordered', c.updated_at = GREATEST(c.updated_at, ?)
-                WHERE c.id = ?
-                """, [now, now, .string(r.cartID)]).affectedRows
-            guard changed == UInt64(items.count + 1) else {
-                throw Broken(description: "checkout of cart \(r.cartID) changed \(changed) rows, expected \(items.count + 1); rolled back")
-            }
-            try c.execute("""
-                INSERT INTO orders (id, cart_id, status, customer_email, customer_name, ship_line1, ship_line2, ship_city, ship_postal_code,
-                                    ship_country, item_count, total_cents, currency, created_at, updated_at)
-                VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [.string(orderID), .string(r.cartID), .string(r.email), .string(r.name), .string(r.line1), MySQLValue(r.line2), .string(r.city),
-                 .string(r.postalCode), .string(r.country), .int(Int64(count)), .int(Int64(total)), .string(Catalog.currency), now, now])
-            try c.execute(
-                "INSERT INTO order_items (order_id, product_id, sku, name, unit_price_cents, quantity) VALUES "
-                    + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: items.count).joined(separator: ", "),
-                items.flatMap { item -> [MySQLValue] in
-                    [.string(orderID), .int(Int64(item.id)), .string(item.sku), .string(item.name), .int(Int64(item.price)), .int(Int64(item.quantity))]
-                })
-            let json = Orders.json(
-                id: orderID, status: "pending", email: r.email, name: r.name, line1: r.line1, line2: r.line2, city: r.city,
-                postalCode: r.postalCode, country: r.country, itemCount: count, total: total, createdAt: now.date, updatedAt: now.date,
-                items: items.map {
-                    Carts.lineJSON(productID: $0.id, sku: $0.sku, name: $0.name, unitPrice: $0.price, quantity: $0.quantity)
-                })
-            if let key = idempotencyKey {
-                // Stored in the order's own transaction: the key is done exactly when the order exists.
-                try c.execute("""
-                    UPDATE idempotency_keys SET state = 'done', status_code = 201, response_body = ?, updated_at = UTC_TIMESTAMP(3)
-                    WHERE idem_key = ?
-                    """, [.bytes(json.serialized()), .string(key)])
-            }
-            return json
+        // One read locks the cart, its lines and their products. The plan is pinned
+        // (cart, then its lines in primary-key order, then each line's product), so
+        // products are locked in ascending id order: the one order all writers use,
+        // so two checkouts cannot deadlock on them.
+        let rows = try c.query("""
+            SELECT STRAIGHT_JOIN c.status, UTC_TIMESTAMP(3), i.product_id, i.quantity, p.sku, p.name, p.price_cents, p.stock, p.active
+            FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id LEFT JOIN products p ON p.id = i.product_id
+            WHERE c.id = ? ORDER BY i.product_id FOR UPDATE
+            """, [.string(r.cartID)])
+        guard let cart = rows.first else { throw Problems.notFound("cart \(r.cartID)") }
+        guard cart[0].string == "open" else {
+            throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(r.cartID) has already been checked out.")
         }
-        metrics.ordersCreated.add(1)
+        let now = cart[1]
+        let lines = rows.filter { !$0[2].isNull }
+        guard !lines.isEmpty else {
+            throw Problems.validation([FieldError(field: "cartId", message: "refers to an empty cart")])
+        }
+        var items: [(id: Int, sku: String, name: String, price: Int, quantity: Int)] = []
+        var short: [JSONValue] = []
+        for line in lines {
+            let (productID, quantity) = (line[2].int!, line[3].int!)
+            let available = line[8].int == 1 ? (line[7].int ?? 0) : 0
+            if quantity > available {
+                short.append(["productId": .int(productID), "requested": .int(quantity), "available": .int(available)])
+            } else {
+                items.append((productID, line[4].string ?? "", line[5].string ?? "", line[6].int ?? 0, quantity))
+            }
+        }
+        guard short.isEmpty else {
+            metrics.stockConflicts.add(1)
+            throw Problems.conflict("insufficient-stock", "Not enough stock",
+                                    "\(short.count) line(s) of the cart exceed the stock on hand; nothing was ordered.", [("items", .array(short))])
+        }
+        let total = items.reduce(0) { $0 + $1.price * $1.quantity }
+        let count = items.reduce(0) { $0 + $1.quantity }
+        // Every product's stock and the cart's status in one statement (a multi-table
+        // UPDATE changes each row once); the rows are locked above, so it must touch
+        // exactly the cart and one product per line.
+        let changed = try c.execute("""
+            UPDATE carts c JOIN cart_items i ON i.cart_id = c.id JOIN products p ON p.id = i.product_id
+            SET p.stock = p.stock - i.quantity, p.updated_at = ?, c.status = 'ordered', c.updated_at = GREATEST(c.updated_at, ?)
+            WHERE c.id = ?
+            """, [now, now, .string(r.cartID)]).affectedRows
+        guard changed == UInt64(items.count + 1) else {
+            throw Broken(description: "checkout of cart \(r.cartID) changed \(changed) rows, expected \(items.count + 1); rolled back")
+        }
+        try c.execute("""
+            INSERT INTO orders (id, cart_id, status, customer_email, customer_name, ship_line1, ship_line2, ship_city, ship_postal_code,
+                                ship_country, item_count, total_cents, currency, created_at, updated_at)
+            VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.string(orderID), .string(r.cartID), .string(r.email), .string(r.name), .string(r.line1), MySQLValue(r.line2), .string(r.city),
+             .string(r.postalCode), .string(r.country), .int(Int64(count)), .int(Int64(total)), .string(Catalog.currency), now, now])
+        try c.execute(
+            "INSERT INTO order_items (order_id, product_id, sku, name, unit_price_cents, quantity) VALUES "
+                + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: items.count).joined(separator: ", "),
+            items.flatMap { item -> [MySQLValue] in
+                [.string(orderID), .int(Int64(item.id)), .string(item.sku), .string(item.name), .int(Int64(item.price)), .int(Int64(item.quantity))]
+            })
+        let json = Orders.json(
+            id: orderID, status: "pending", email: r.email, name: r.name, line1: r.line1, line2: r.line2, city: r.city,
+            postalCode: r.postalCode, country: r.country, itemCount: count, total: total, createdAt: now.date, updatedAt: now.date,
+            items: items.map {
+                Carts.lineJSON(productID: $0.id, sku: $0.sku, name: $0.name, unitPrice: $0.price, quantity: $0.quantity)
+            })
         return (orderID, json)
     }
 
@@ -156,67 +152,63 @@ struct CheckoutService {
 
     // MARK: - Idempotency-Key
 
-    enum Claim {
-        /// The key is ours: process the request.
-        case claimed
-        /// A finished earlier request: answer with what it answered.
+    enum Outcome {
+        case created(id: String, json: JSONValue)
+        /// An earlier request with the same key and body: answer with what it answered.
         case replay(status: Int, body: [UInt8])
     }
 
-    /// A key left processing this long belongs to a request that died with its worker.
-    static let abandonedAfterSeconds = 60
-
-    /// Claims the key in its own committed row, so a concurrent repeat sees it at once.
-    func claim(_ key: String, canonical: String) throws -> Claim {
-        try pool.withConnection { c in
-            for _ in 0..<3 {
-                let inserted = try c.execute("""
-                    INSERT IGNORE INTO idempotency_keys (idem_key, request_hash, state, created_at, updated_at)
-                    VALUES (?, UNHEX(SHA2(?, 256)), 'processing', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))
-                    """, [.string(key), .string(canonical)]).affectedRows
-                if inserted == 1 { return .claimed }
-                guard let row = try c.query("""
-                    SELECT request_hash = UNHEX(SHA2(?, 256)), state, status_code, response_body,
-                           updated_at < UTC_TIMESTAMP(3) - INTERVAL \(CheckoutService.abandonedAfterSeconds) SECOND
-                    FROM idempotency_keys WHERE idem_key = ?
-                    """, [.string(canonical), .string(key)]).first else { continue }  // pruned meanwhile: try again
-                guard row[0].int == 1 else {
-                    throw Problems.validation([FieldError(field: "Idempotency-Key", message: "was already used with a different request body")])
+    /// Checkout under an Idempotency-Key. A named lock on the key turns a repeat
+    /// that arrives while the first runs into a 409 at once; the database frees
+    /// the lock when the session ends, so a request that dies with its process or
+    /// its connection leaves nothing behind and a retry runs as soon as the
+    /// database answers. The outcome is stored with the key before the lock is let
+    /// go: a 201 in the order's own transaction, a 4xx just after the rollback.
+    func placeOrder(_ r: Request, idempotencyKey key: String) throws -> Outcome {
+        let canonical = r.canonical
+        let outcome = try pool.withConnection { c in
+            try c.withNamedLock("\(pool.configuration.database)/idempotency/\(key)", timeoutSeconds: 0) { () throws -> Outcome in
+                if let row = try c.query("""
+                    SELECT request_hash = UNHEX(SHA2(?, 256)), state, status_code, response_body FROM idempotency_keys WHERE idem_key = ?
+                    """, [.string(canonical), .string(key)]).first {
+                    guard row[0].int == 1 else {
+                        throw Problems.validation([FieldError(field: "Idempotency-Key", message: "was already used with a different request body")])
+                    }
+                    if row[1].string == "done", let status = row[2].int {
+                        return .replay(status: status, body: row[3].bytes ?? [])
+                    }
+                    // Left 'processing' by a version before the named lock: redo it (a cart is ordered at most once anyway).
+                    try c.execute("DELETE FROM idempotency_keys WHERE idem_key = ?", [.string(key)])
                 }
-                if row[1].string == "done", let status = row[2].int {
-                    return .replay(status: status, body: row[3].bytes ?? [])
+                do {
+                    let (id, json) = try pool.transaction(on: c) { c in
+                        let placed = try place(c, r)
+                        try store(c, key, canonical, status: 201, body: placed.json.serialized())
+                        return placed
+                    }
+                    metrics.ordersCreated.add(1)
+                    return .created(id: id, json: json)
+                } catch let problem as HTTPError where (400..<500).contains(problem.status.code) {
+                    // Not stored if the database fails just now: a repeat is then processed again, which is safe.
+                    try? store(c, key, canonical, status: problem.status.code, body: problem.response.body)
+                    throw problem
                 }
-                if row[4].int == 1 {
-                    // Take over an abandoned claim, unless another request just did.
-                    let taken = try c.execute("""
-                        UPDATE idempotency_keys SET updated_at = UTC_TIMESTAMP(3)
-                        WHERE idem_key = ? AND state = 'processing' AND updated_at < UTC_TIMESTAMP(3) - INTERVAL \(CheckoutService.abandonedAfterSeconds) SECOND
-                        """, [.string(key)]).affectedRows
-                    if taken == 1 { return .claimed }
-                }
-                var inProgress = Problems.conflict("request-in-progress", "Request in progress",
-                                                   "A request with this Idempotency-Key is still being processed; retry in a moment.")
-                inProgress.headers.set("Retry-After", "1")
-                throw inProgress
             }
-            throw Problems.unavailable("The idempotency key could not be claimed; retry shortly.")
         }
+        guard let outcome else {
+            var inProgress = Problems.conflict("request-in-progress", "Request in progress",
+                                               "A request with this Idempotency-Key is still being processed; retry in a moment.")
+            inProgress.headers.set("Retry-After", "1")
+            throw inProgress
+        }
+        return outcome
     }
 
-    /// After a failed checkout: a client error is stored for replay; anything
-    /// else frees the key so that a retry runs again.
-    func settle(_ key: String, error: Error) {
-        _ = try? pool.withConnection { c in
-            if let problem = error as? HTTPError, (400..<500).contains(problem.status.code) {
-                let response = problem.response
-                try c.execute("""
-                    UPDATE idempotency_keys SET state = 'done', status_code = ?, response_body = ?, updated_at = UTC_TIMESTAMP(3)
-                    WHERE idem_key = ? AND state = 'processing'
-                    """, [.int(Int64(problem.status.code)), .bytes(response.body), .string(key)])
-            } else {
-                try c.execute("DELETE FROM idempotency_keys WHERE idem_key = ? AND state = 'processing'", [.string(key)])
-            }
-        }
+    private func store(_ c: MySQLConnection, _ key: String, _ canonical: String, status: Int, body: [UInt8]) throws {
+        try c.execute("""
+            INSERT INTO idempotency_keys (idem_key, request_hash, state, status_code, response_body, created_at, updated_at)
+            VALUES (?, UNHEX(SHA2(?, 256)), 'done', ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))
+            """, [.string(key), .string(canonical), .int(Int64(status)), .bytes(body)])
     }
 
     /// Deletes keys older than the 24 hours they are promised for (with an hour's margin), a batch at a time.

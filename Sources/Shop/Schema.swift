@@ -106,8 +106,8 @@ public enum Schema {
                 CONSTRAINT fk_order_items_order FOREIGN KEY (order_id) REFERENCES orders (id) ON DELETE CASCADE
             ) \(table)
             """,
-            // 'processing' while the first request with a key runs, then 'done'
-            // with the status and body to replay.
+            // The status and body to replay. Rows are written 'done'; 'processing' was
+            // the claim of versions before the named lock (CheckoutService).
             """
             CREATE TABLE IF NOT EXISTS idempotency_keys (
                 idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,

@@ -142,28 +142,22 @@ public final class ShopAPI: Sendable {
         // Stock changes when an order is placed; stale pages would show it. (Harmless when nothing changed.)
         defer { cache.invalidate() }
         guard let key = request.headers["idempotency-key"] else {
-            let (id, json) = try checkout.placeOrder(order, idempotencyKey: nil)
+            let (id, json) = try checkout.placeOrder(order)
             return .json(json, status: .created, headers: HTTPHeaders([("Location", "/api/v1/orders/\(id)")]))
         }
         guard CheckoutService.validKey(key) else {
             throw HTTPError(.badRequest, "Idempotency-Key must be 1-255 printable ASCII characters.", type: "/problems/invalid-header",
                             title: "Invalid header", extensions: [("errors", [["field": "Idempotency-Key", "message": "must be 1-255 printable ASCII characters"]])])
         }
-        switch try checkout.claim(key, canonical: order.canonical) {
+        switch try checkout.placeOrder(order, idempotencyKey: key) {
+        case .created(let id, let json):
+            return .json(json, status: .created, headers: HTTPHeaders([("Location", "/api/v1/orders/\(id)")]))
         case .replay(let status, let body):
             var headers = HTTPHeaders([("Idempotent-Replayed", "true")])
             let json = try? JSONParser.parse(body)
             headers.add("Content-Type", status < 300 ? "application/json" : "application/problem+json")
             if status == 201, case .string(let id)? = json?["id"] { headers.add("Location", "/api/v1/orders/\(id)") }
             return HTTPResponse(status: HTTPStatus(code: status), headers: headers, body: body)
-        case .claimed:
-            do {
-                let (id, json) = try checkout.placeOrder(order, idempotencyKey: key)
-                return .json(json, status: .created, headers: HTTPHeaders([("Location", "/api/v1/orders/\(id)")]))
-            } catch {
-                checkout.settle(key, error: error)
-                throw error
-            }
         }
     }
 

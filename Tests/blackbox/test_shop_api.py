@@ -377,9 +377,11 @@ def test_a_repeat_while_the_first_runs_gets_409_with_retry_after(api):
     assert holder.stdout.readline().strip() == "locked"
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         first = pool.submit(requests.post, api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": key})
+        # Once the first waits for the cart's lock, it is past its key.
         deadline = time.time() + 5
-        while sql(f"SELECT state FROM idempotency_keys WHERE idem_key = '{key}'", stdout=subprocess.PIPE).communicate()[0].strip() != "processing":
-            assert time.time() < deadline and not first.done(), "the first checkout never claimed its key"
+        waiting = "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Execute' AND info LIKE '%FOR UPDATE%'"
+        while sql(waiting, stdout=subprocess.PIPE).communicate()[0].strip() != "1":
+            assert time.time() < deadline and not first.done(), "the first checkout never waited for the cart"
             time.sleep(0.05)
         repeat = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": key})
         assert problem(repeat, 409)["type"] == "/problems/request-in-progress"
