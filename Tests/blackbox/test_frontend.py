@@ -158,6 +158,44 @@ def test_out_of_stock_add_shows_a_message(api, web, browser):
     assert not button.is_enabled() and "Out of stock" in browser.find_element(By.CSS_SELECTOR, "[data-testid=product]").text
 
 
+def test_a_checkout_refused_for_stock_can_be_placed_once_the_cart_is_fixed(api, web, browser):
+    """The shop sends an Idempotency-Key with each order; after a definite refusal
+    (stock sold meanwhile) the corrected cart is a new request, not a replay of the 409."""
+    item = make_product(api, name=f"Kettle {uuid.uuid4().hex[:6]}", stock=3)
+    p = Page(browser, web)
+    p.go(f"/#/product/{item['id']}")
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()  # a fresh cart: the page forgets the one it holds
+    quantity = p.wait("#qty")
+    quantity.clear()
+    quantity.send_keys("2")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+    p.wait_text("#notice", "Added")
+    # Someone else buys two of the three meanwhile.
+    r = requests.patch(f"{api.url}/api/v1/products/{item['id']}", json={"stock": 1}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+
+    p.go("/#/checkout")
+    p.wait("[data-testid=checkout-form]")
+    for name, value in {"name": "Ada", "email": "ada@example.com", "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
+        browser.find_element(By.ID, f"f-{name}").send_keys(value)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+    p.wait_text("#notice", "only 1 left")
+
+    p.go("/#/cart")
+    line = p.wait(f"[data-product-id='{item['id']}'] [data-testid=line-quantity]")
+    line.clear()
+    line.send_keys("1\n")
+    p.wait_text("[data-testid=cart-subtotal]", "$10.00")
+    p.go("/#/checkout")
+    p.wait("[data-testid=checkout-form]")
+    for name, value in {"name": "Ada", "email": "ada@example.com", "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
+        browser.find_element(By.ID, f"f-{name}").send_keys(value)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+    p.wait("[data-testid=order-confirmation]")
+    assert requests.get(f"{api.url}/api/v1/products/{item['id']}").json()["stock"] == 0
+
+
 def test_bad_email_shows_the_field_error(api, web, browser):
     item = make_product(api, name=f"Pen {uuid.uuid4().hex[:6]}", stock=5)
     p = Page(browser, web)

@@ -26,6 +26,8 @@ function h(tag, attrs = {}, ...children) {
 }
 
 const money = (cents) => new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(cents / 100);
+// getRandomValues, unlike randomUUID, also works on a plain-http origin such as a NodePort.
+const randomHex = (bytes) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 function show(...nodes) {
   main.replaceChildren(...nodes);
@@ -281,6 +283,7 @@ async function checkoutView() {
   if (!cart || cart.items.length === 0) { location.hash = "#/cart"; return; }
   const inputs = {};
   const errors = {};
+  let attempt = null;  // { sent: the body as sent, key: its Idempotency-Key }
   const form = h("form", { class: "checkout", novalidate: true, "data-testid": "checkout-form" },
     FIELDS.map((f) => {
       inputs[f.name] = h("input", {
@@ -318,10 +321,13 @@ async function checkoutView() {
     };
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
+    // A resubmit of the same order after an unknown outcome (network error, 5xx,
+    // still in progress) reuses its Idempotency-Key, so it cannot order twice; a
+    // definite refusal or a changed form makes the next submit a new request.
+    const sent = JSON.stringify(body);
+    if (attempt?.sent !== sent) attempt = { sent, key: `checkout-${cart.id}-${randomHex(8)}` };
     try {
-      // One key per attempt of this cart: a double click or a retry cannot order twice.
-      const key = `checkout-${cart.id}`;
-      const order = await api("/orders", { method: "POST", body, headers: { "Idempotency-Key": key } });
+      const order = await api("/orders", { method: "POST", body, headers: { "Idempotency-Key": attempt.key } });
       localStorage.removeItem(CART_KEY);
       cart = null;
       updateBadge();
@@ -329,6 +335,7 @@ async function checkoutView() {
       location.hash = `#/order/${order.id}?placed=1`;
     } catch (error) {
       button.disabled = false;
+      if (error.status >= 400 && error.status < 500 && error.problem.type !== "/problems/request-in-progress") attempt = null;
       const byPath = Object.fromEntries(FIELDS.map((f) => [f.path, f.name]));
       let placed = false;
       for (const e of error.problem.errors || []) {
