@@ -57,7 +57,7 @@ class CuttableProxy:
                     if not data:
                         raise OSError("closed")
                     (b if s is a else a).sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: cut() closed a socket under select()
             pass
         finally:
             a.close()
