@@ -73,6 +73,14 @@ class Page:
         WebDriverWait(self.d, timeout).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
         return self.d.find_element(By.CSS_SELECTOR, css)
 
+    def place_order(self, email="ada@example.com"):
+        """Opens the checkout, fills the form and places the order."""
+        self.go("/#/checkout")
+        self.wait("[data-testid=checkout-form]")
+        for name, value in {"name": "Ada", "email": email, "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
+            self.d.find_element(By.ID, f"f-{name}").send_keys(value)
+        self.d.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+
     def all(self, css):
         return self.d.find_elements(By.CSS_SELECTOR, css)
 
@@ -175,11 +183,7 @@ def test_a_checkout_refused_for_stock_can_be_placed_once_the_cart_is_fixed(api, 
     r = requests.patch(f"{api.url}/api/v1/products/{item['id']}", json={"stock": 1}, headers=ADMIN)
     assert r.status_code == 200, r.text
 
-    p.go("/#/checkout")
-    p.wait("[data-testid=checkout-form]")
-    for name, value in {"name": "Ada", "email": "ada@example.com", "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
-        browser.find_element(By.ID, f"f-{name}").send_keys(value)
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+    p.place_order()
     p.wait_text("#notice", "only 1 left")
 
     p.go("/#/cart")
@@ -187,11 +191,7 @@ def test_a_checkout_refused_for_stock_can_be_placed_once_the_cart_is_fixed(api, 
     line.clear()
     line.send_keys("1\n")
     p.wait_text("[data-testid=cart-subtotal]", "$10.00")
-    p.go("/#/checkout")
-    p.wait("[data-testid=checkout-form]")
-    for name, value in {"name": "Ada", "email": "ada@example.com", "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
-        browser.find_element(By.ID, f"f-{name}").send_keys(value)
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+    p.place_order()
     p.wait("[data-testid=order-confirmation]")
     assert requests.get(f"{api.url}/api/v1/products/{item['id']}").json()["stock"] == 0
 
@@ -202,11 +202,7 @@ def test_bad_email_shows_the_field_error(api, web, browser):
     p.go(f"/#/product/{item['id']}")
     p.wait("[data-testid=product] [data-testid=add-to-cart]").click()
     p.wait_text("#notice", "Added")
-    p.go("/#/checkout")
-    p.wait("[data-testid=checkout-form]")
-    for name, value in {"name": "Ada", "email": "ada-at-example", "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
-        browser.find_element(By.ID, f"f-{name}").send_keys(value)
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
+    p.place_order(email="ada-at-example")
     error = p.wait_text("[data-testid=error-email]", "email address")
     assert browser.find_element(By.ID, "f-email").get_attribute("aria-invalid") == "true"
     assert error.text
