@@ -1,0 +1,93 @@
+import Foundation
+import XCTest
+@testable import MySQL
+@testable import Shop
+
+/// The plans of the queries whose speed or safety rests on one, at 1,000,000
+/// products (seeded once for the class).
+final class QueryPlanTests: XCTestCase {
+    nonisolated(unsafe) private static var pool: MySQLPool?
+    nonisolated(unsafe) private static var drop: (() -> Void)?
+
+    override class func setUp() {
+        let env = ProcessInfo.processInfo.environment
+        guard let host = env["DB_HOST"] else { return }
+        var c = MySQLConfiguration(host: host, port: Int(env["DB_PORT"] ?? "3306")!, user: env["DB_USER"] ?? "storefront",
+                                   password: env["DB_PASSWORD"] ?? "", database: env["DB_NAME"] ?? "storefront")
+        c.tls = .disabled
+        let database = "storefront_plans_\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            try MySQLConnection(configuration: c).run("CREATE DATABASE \(database)")
+            let admin = c
+            drop = { _ = try? MySQLConnection(configuration: admin).run("DROP DATABASE IF EXISTS \(database)") }
+            c.database = database
+            let pool = MySQLPool(configuration: c)
+            try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+            try Seeder.seedGenerated(pool, count: 1_000_000)
+            try pool.withConnection { _ = try $0.run("ANALYZE TABLE products") }
+            self.pool = pool
+        } catch {
+            print("QueryPlanTests: the database could not be set up: \(error)")
+        }
+    }
+
+    override class func tearDown() {
+        pool?.close()
+        drop?()
+    }
+
+    private func seededPool() throws -> MySQLPool {
+        let env = ProcessInfo.processInfo.environment
+        guard env["DB_HOST"] != nil else {
+            if env["STOREFRONT_REQUIRE_DB"] == "1" { XCTFail("DB_HOST is not set but the database tests are required") }
+            throw XCTSkip("no database: set DB_* (scripts/test does)")
+        }
+        return try XCTUnwrap(QueryPlanTests.pool, "the database could not be set up (see the output above)")
+    }
+
+    /// Index access in sort order: no full scan, no filesort, no temporary table.
+    func testListingsUseIndexesAtAMillionProducts() throws {
+        let pool = try seededPool()
+        for category in [nil, "shoes"] as [String?] {
+            for sort in ["id", "name", "price", "-price", "newest"] {
+                var query = Catalog.ListQuery()
+                query.category = category
+                query.sort = sort
+                query.offset = 100
+                let listing = Catalog.listing(query)
+                for (sql, parameters) in [(listing.page, listing.pageParameters), (listing.count, listing.countParameters)] {
+                    let plan = try pool.withConnection { try $0.query("EXPLAIN " + sql, parameters) }
+                    for row in plan {
+                        let table = row["table"].string ?? "", type = row["type"].string ?? "", extra = row["Extra"].string ?? ""
+                        let context = "category \(category ?? "-"), sort \(sort): \(table) \(type) \(extra)"
+                        XCTAssertNotEqual(type, "ALL", "full table scan: \(context)")
+                        XCTAssertFalse(extra.contains("filesort"), "sorts rows instead of reading an index in order: \(context)")
+                        XCTAssertFalse(extra.contains("temporary"), "temporary table: \(context)")
+                        if table == "p" { XCTAssertNotNil(row["key"].string, "no index on products: \(context)") }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checkout's deadlock freedom rests on this plan: the cart, then its lines by
+    /// primary key (so in product order), then each line's product by primary key;
+    /// rows are locked as they are read, and nothing is sorted afterwards.
+    func testCheckoutLocksTheCartThenItsProductsInIdOrder() throws {
+        let pool = try seededPool()
+        let cart = Identifier.make()
+        try pool.withConnection { c in
+            try c.execute("INSERT INTO carts (id, status, created_at, updated_at) VALUES (?, 'open', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+                          [.string(cart)])
+            try c.execute("INSERT INTO cart_items (cart_id, product_id, quantity, added_at) VALUES (?, 900000, 1, UTC_TIMESTAMP(3)), (?, 7, 2, UTC_TIMESTAMP(3))",
+                          [.string(cart), .string(cart)])
+        }
+        let plan = try pool.withConnection { try $0.query("EXPLAIN " + CheckoutService.lockingRead, [.string(cart)]) }
+        XCTAssertEqual(plan.map { $0["table"].string ?? "" }, ["c", "i", "p"], "join order")
+        XCTAssertEqual(plan.map { $0["key"].string ?? "" }, ["PRIMARY", "PRIMARY", "PRIMARY"], "indexes")
+        for row in plan {
+            let extra = row["Extra"].string ?? ""
+            XCTAssertFalse(extra.contains("filesort") || extra.contains("temporary"), "\(row["table"].string ?? ""): \(extra)")
+        }
+    }
+}
