@@ -85,13 +85,19 @@ extension HTTPRequestParser {
                     guard trailerCount <= limits.maxHeaderCount else {
                         throw HTTPParseError(.headersTooLarge, "More than \(limits.maxHeaderCount) trailer fields.")
                     }
-                    state = .trailerField
+                    state = .trailerName
                 } else {
                     throw HTTPParseError(Self.bad, "A trailer field is malformed.")
                 }
+            case .trailerName:
+                // Trailers are accepted and dropped, but held to the header rules: a
+                // token name, a colon with no whitespace before it, no control characters.
+                if b == UInt8(ascii: ":") {
+                    state = .trailerField
+                } else if !HTTPRequestParser.isTokenChar(b) {
+                    throw HTTPParseError(Self.bad, "A trailer field name must be a token followed by a colon.")
+                }
             case .trailerField:
-                // Trailers are accepted and dropped; the name must still end in a colon
-                // before any whitespace, and the value be free of control characters.
                 if b == cr {
                     state = .trailerFieldLF
                 } else if !HTTPRequestParser.isValueChar(b) {
@@ -106,7 +112,7 @@ extension HTTPRequestParser {
             default:
                 fatalError("body parser in head state \(state)")
             }
-            if state == .trailerField || state == .trailerStart {
+            if state == .trailerName || state == .trailerField || state == .trailerStart {
                 trailerBytes += 1
                 guard trailerBytes <= limits.maxHeaderBytes else {
                     throw HTTPParseError(.headersTooLarge, "The trailer section is larger than \(limits.maxHeaderBytes) bytes.")

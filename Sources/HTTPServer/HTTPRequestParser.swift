@@ -38,7 +38,7 @@ public struct HTTPRequestParser {
         case fieldStart, fieldName, valueStart, value, fieldLF, headEndLF
         case body
         case chunkSize, chunkSizeBWS, chunkExtension, chunkSizeLF, chunkData, chunkDataCR, chunkDataLF
-        case trailerStart, trailerField, trailerFieldLF, trailerEndLF
+        case trailerStart, trailerName, trailerField, trailerFieldLF, trailerEndLF
     }
 
     var state = State.start

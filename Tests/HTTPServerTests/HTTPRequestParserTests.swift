@@ -266,6 +266,17 @@ final class HTTPRequestParserTests: XCTestCase {
         expectError(.badRequest, head + "0\r\nBad Trailer\u{0}\r\n\r\n")
     }
 
+    /// Dropped, but parsed by the header rules: a proxy in front that reads a
+    /// malformed trailer differently must not see a different message boundary.
+    func testMalformedTrailerFieldsAreRejected() {
+        let head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        expectError(.badRequest, head + "Bad Trailer: 1\r\n\r\n")
+        expectError(.badRequest, head + "X-Checksum : 1\r\n\r\n")
+        expectError(.badRequest, head + "NoColon\r\n\r\n")
+        expectError(.badRequest, head + " X-Checksum: 1\r\n\r\n")
+        expectError(.badRequest, head + "X-Checksum: 1\nX: 2\r\n\r\n")
+    }
+
     // MARK: Size limits
 
     func testAFragmentInTheTargetIs400() {
