@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from common import sh, stop, wait_port
+from common import sh, stop, wait_port, warn_if_busy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "bench")
@@ -104,6 +104,7 @@ def main():
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     args = parser.parse_args()
     sh(["swift", "build", "-c", "release", "--product", "storefront"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    warn_if_busy()
     results = {}
     for scenario in args.scenarios.split(","):
         for round_ in range(args.rounds):

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from common import sh, stop, wait_port
+from common import sh, stop, wait_port, warn_if_busy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP = os.path.join(ROOT, "tmp", "bench")
@@ -101,6 +101,7 @@ def main():
     ensure_tools()
     peer = build()
     specs = servers(peer)
+    warn_if_busy()
     results = {name: [] for name in specs}
     for round_ in range(args.rounds):
         order = list(specs) if round_ % 2 == 0 else list(reversed(specs))
