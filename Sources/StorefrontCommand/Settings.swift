@@ -39,7 +39,7 @@ struct Settings {
     static let entries: [Entry] = [
         Entry(name: "PORT", defaultText: "8080", help: "TCP port the API listens on") { s, v in s.port = try port("PORT", v) },
         Entry(name: "HOST", defaultText: "0.0.0.0", help: "address to listen on (:: for IPv6 and IPv4)") { s, v in
-            guard !v.isEmpty else { throw invalid("HOST", v, "an IP address such as 0.0.0.0, 127.0.0.1 or ::") }
+            guard isListenAddress(v) else { throw invalid("HOST", v, "an IP address such as 0.0.0.0, 127.0.0.1 or ::, or a host name") }
             s.host = v
         },
         Entry(name: "DB_HOST", defaultText: "mysql", help: "MySQL server host name or address") { s, v in
@@ -175,6 +175,19 @@ struct Settings {
     }
 
     /// A secret from a file, without a trailing newline (as `echo` or `kubectl` leave one).
+    /// An IPv4 or IPv6 literal, or something shaped like a host name (letters, digits,
+    /// hyphens, dots; not all digits, so 999.1.1.1 is refused here, not at bind time).
+    static func isListenAddress(_ v: String) -> Bool {
+        var address = in6_addr()
+        if inet_pton(AF_INET, v, &address) == 1 || inet_pton(AF_INET6, v, &address) == 1 { return true }
+        let labels = v.split(separator: ".", omittingEmptySubsequences: false)
+        return v.utf8.count <= 253 && !v.utf8.allSatisfy { $0 == UInt8(ascii: ".") || ($0 >= 0x30 && $0 <= 0x39) }
+            && labels.allSatisfy { label in
+                (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                    && label.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+            }
+    }
+
     private static func secretFile(_ name: String, _ path: String) throws -> String {
         guard let file = fopen(path, "r") else {
             throw SettingsError(description: "\(name)=\(path) cannot be read: \(String(cString: strerror(errno)))")
@@ -184,7 +197,11 @@ struct Settings {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
+            if n <= 0 {
+                // A directory opens but does not read (EISDIR): say that, not "empty".
+                if ferror(file) != 0 { throw SettingsError(description: "\(name)=\(path) cannot be read: \(String(cString: strerror(errno)))") }
+                break
+            }
             bytes += buffer[0..<n]
             guard bytes.count <= 64 * 1024 else { throw SettingsError(description: "\(name)=\(path) is larger than 64 KiB; is it the right file?") }
         }

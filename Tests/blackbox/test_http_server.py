@@ -131,7 +131,8 @@ def test_bad_setting_is_one_line_and_exit_2():
                         ({"SHUTDOWN_TIMEOUT_SECONDS": "-1"}, "SHUTDOWN_TIMEOUT_SECONDS"),
                         ({"DB_PASSWORD_FILE": "/nonexistent/secret"}, "DB_PASSWORD_FILE"), ({"DB_TLS": "on"}, "DB_TLS"),
                         ({"DB_TLS_CA": "/nonexistent/ca.pem"}, "DB_TLS_CA"),
-                        ({"SHUTDOWN_DELAY_SECONDS": "30"}, "SHUTDOWN_DELAY_SECONDS"),
+                        ({"SHUTDOWN_DELAY_SECONDS": "30"}, "SHUTDOWN_DELAY_SECONDS"), ({"HOST": "999.1.1.1"}, "HOST"),
+                        ({"ADMIN_TOKEN_FILE": "/"}, "ADMIN_TOKEN_FILE=/ cannot be read: Is a directory"),
                         ({"SHUTDOWN_DELAY_SECONDS": "5", "SHUTDOWN_TIMEOUT_SECONDS": "5"}, "SHUTDOWN_TIMEOUT_SECONDS=5")]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
