@@ -32,10 +32,10 @@ enum DatabaseCommands {
         }
     }
 
-    static func seed(_ settings: Settings, arguments: [String], logger: Logger) -> Int32 {
+    static func seed(_ settings: Settings, products argument: String?, logger: Logger) -> Int32 {
         var products: Int?
-        if let i = arguments.firstIndex(of: "--products") {
-            guard i + 1 < arguments.count, let n = Int(arguments[i + 1]), (1...10_000_000).contains(n) else {
+        if let argument {
+            guard let n = Int(argument), (1...10_000_000).contains(n) else {
                 printError("storefront seed: --products needs a number from 1 to 10000000, e.g. --products 10000")
                 return 2
             }

@@ -32,6 +32,25 @@ if arguments.contains("--version") || command == "version" {
     exit(0)
 }
 
+// Each command's options, all of which take a value. Anything else stops here, so
+// that a typo such as `seed --product 10` is not run as plain `seed`.
+let commandOptions: [String: Set<String>] = ["serve": [], "migrate": [], "seed": ["--products"], "healthcheck": ["--url"]]
+var options: [String: String] = [:]
+if let allowed = commandOptions[command.isEmpty ? "serve" : command] {
+    var rest = arguments[...]
+    while let option = rest.popFirst() {
+        guard allowed.contains(option) else {
+            printError("storefront \(command.isEmpty ? "serve" : command): unknown argument \"\(option)\"; try storefront --help")
+            exit(2)
+        }
+        guard let value = rest.popFirst() else {
+            printError("storefront \(command): \(option) needs a value; try storefront --help")
+            exit(2)
+        }
+        options[option] = value
+    }
+}
+
 let settings: Settings
 do {
     var environment: [String: String] = [:]
@@ -59,17 +78,9 @@ case "", "serve":
 case "migrate":
     finish(DatabaseCommands.migrate(settings, logger: logger))
 case "seed":
-    finish(DatabaseCommands.seed(settings, arguments: arguments, logger: logger))
+    finish(DatabaseCommands.seed(settings, products: options["--products"], logger: logger))
 case "healthcheck":
-    var url = "http://127.0.0.1:\(settings.port)/healthz"
-    if let i = arguments.firstIndex(of: "--url") {
-        guard i + 1 < arguments.count else {
-            printError("storefront healthcheck: --url needs a value, e.g. --url http://127.0.0.1:8080/readyz")
-            exit(2)
-        }
-        url = arguments[i + 1]
-    }
-    exit(HealthCheck.run(url: url))
+    exit(HealthCheck.run(url: options["--url"] ?? "http://127.0.0.1:\(settings.port)/healthz"))
 default:
     printError("storefront: unknown command \"\(command)\"; try storefront --help")
     exit(2)

@@ -140,6 +140,17 @@ def test_bad_setting_is_one_line_and_exit_2():
         assert len(lines) == 1 and needle in lines[0], p.stderr
 
 
+def test_an_unknown_argument_stops_the_command():
+    # A typo must not run the command without its option (`seed --product` would seed the demo catalog).
+    for args, needle in [(["seed", "--product", "10"], 'unknown argument "--product"'), (["serve", "--port", "1"], 'unknown argument "--port"'),
+                         (["healthcheck", "--bogus"], 'unknown argument "--bogus"'), (["migrate", "now"], 'unknown argument "now"'),
+                         (["seed", "--products"], "--products needs a value")]:
+        p = subprocess.run([BIN, *args], env={"DB_HOST": "127.0.0.1", "DB_PORT": "1"}, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2, args
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], p.stderr
+
+
 def test_help_lists_every_setting():
     p = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0
