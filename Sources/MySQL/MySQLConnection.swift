@@ -54,12 +54,9 @@ public final class MySQLConnection: @unchecked Sendable {
         }
         createdAt = MySQLConnection.monotonicNow()
         lastUsedAt = createdAt
-        do {
-            try run(MySQLConnection.sessionSetup)
-        } catch {
-            mysql_close(handle)
-            throw error
-        }
+        // Every property is set from here on, so a throw runs deinit, which closes
+        // the handle: closing it here as well would free it twice.
+        try run(MySQLConnection.sessionSetup)
     }
 
     deinit {

@@ -145,6 +145,15 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertNil(try MySQLConnection(configuration: c).tlsCipher)
     }
 
+    /// The session set-up runs once the object is whole, so a failure there reaches
+    /// deinit: the handle must be closed once (twice crashed the server mid-outage).
+    func testAConnectionLostDuringSessionSetUpThrowsAndClosesOnce() throws {
+        let server = try PlaintextMySQLServer(hangUpAfterLogin: true)
+        var c = MySQLConfiguration(host: "127.0.0.1", port: server.port, user: "u", password: "p", database: "d")
+        c.tls = .disabled
+        XCTAssertThrowsError(try MySQLConnection(configuration: c)) { XCTAssertEqual(($0 as? MySQLError)?.kind, .connectionLost, "\($0)") }
+    }
+
     func testNamedLockIsExclusiveFreedAfterTheBodyAndWhenTheSessionDies() throws {
         let (a, b) = (try connect(), try connect())
         let name = String(repeating: "long lock name ", count: 10)  // over MySQL's 64 characters: hashed

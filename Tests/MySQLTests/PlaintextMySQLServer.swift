@@ -3,12 +3,15 @@ import Glibc
 
 /// A stand-in MySQL server that offers no TLS: it sends a handshake without
 /// CLIENT_SSL, accepts any login and answers every command with OK. Just
-/// enough for a client to believe it is connected.
+/// enough for a client to believe it is connected. With `hangUpAfterLogin` it
+/// closes the connection at the first command instead, as an outage might.
 final class PlaintextMySQLServer: @unchecked Sendable {
     let port: Int
     private let listener: Int32
+    private let hangUpAfterLogin: Bool
 
-    init() throws {
+    init(hangUpAfterLogin: Bool = false) throws {
+        self.hangUpAfterLogin = hangUpAfterLogin
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.listener = listener
         var address = sockaddr_in()
@@ -41,7 +44,7 @@ final class PlaintextMySQLServer: @unchecked Sendable {
         while recv(fd, &header, 4, Int32(MSG_WAITALL)) == 4 {
             var body = [UInt8](repeating: 0, count: Int(header[0]) | Int(header[1]) << 8 | Int(header[2]) << 16)
             if !body.isEmpty && recv(fd, &body, body.count, Int32(MSG_WAITALL)) != body.count { return }
-            if body.first == 0x01 && header[3] == 0 { return }  // COM_QUIT
+            if header[3] == 0 && (body.first == 0x01 || hangUpAfterLogin) { return }  // COM_QUIT, or any command
             guard send(fd, packet([0, 0, 0, 2, 0, 0, 0], sequence: header[3] &+ 1)) else { return }
         }
     }
