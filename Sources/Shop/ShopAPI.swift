@@ -17,8 +17,10 @@ public final class ShopAPI: Sendable {
     let options: Options
     let metrics: ShopMetrics
     let isDraining: @Sendable () -> Bool
-    let logError: @Sendable (String) -> Void
+    public enum LogLevel: Sendable { case warning, error }
+    let log: @Sendable (LogLevel, String) -> Void
     private let readiness = Mutex<(checkedAt: Double, problem: String?)>((-1000, nil))
+    private let unavailableLog = Mutex<(loggedAt: Double, since: Int)>((-1000, 0))
 
     let catalog: Catalog
     let cache = CatalogCache()
@@ -27,12 +29,12 @@ public final class ShopAPI: Sendable {
     let orders: Orders
 
     public init(pool: MySQLPool, options: Options, metrics: ShopMetrics, isDraining: @escaping @Sendable () -> Bool,
-                logError: @escaping @Sendable (String) -> Void) {
+                log: @escaping @Sendable (LogLevel, String) -> Void) {
         self.pool = pool
         self.options = options
         self.metrics = metrics
         self.isDraining = isDraining
-        self.logError = logError
+        self.log = log
         catalog = Catalog(pool: pool)
         carts = Carts(pool: pool)
         checkout = CheckoutService(pool: pool, metrics: metrics)
@@ -178,14 +180,35 @@ public final class ShopAPI: Sendable {
         } catch let error as HTTPError {
             response = error.response
         } catch let error as MySQLError {
-            if error.kind == .other { logError("database error on \(request.method.rawValue) \(request.route): \(error)") }
+            if error.kind == .other {
+                log(.error, "database error on \(request.method.rawValue) \(request.route): \(error)")
+            } else {
+                logUnavailable(request, error)
+            }
             response = Problems.database(error).response
         } catch {
-            logError("unexpected error on \(request.method.rawValue) \(request.route): \(error)")
+            log(.error, "unexpected error on \(request.method.rawValue) \(request.route): \(error)")
             response = HTTPError(.internalServerError, "The server failed to handle this request; the request id is in the X-Request-Id header.").response
         }
         addCORS(request, &response)
         return response
+    }
+
+    /// An outage answers every request 503; the log says why once every 10 s, not
+    /// once per request, and how many such answers the last line stood for.
+    private func logUnavailable(_ request: HTTPRequest, _ error: MySQLError) {
+        let now = MySQLConnection.monotonicNow()
+        let since: Int? = unavailableLog.withLock { state in
+            guard now - state.loggedAt >= 10 else {
+                state.since += 1
+                return nil
+            }
+            defer { state = (now, 0) }
+            return state.since
+        }
+        guard let since else { return }
+        log(.warning, "answering 503 on \(request.method.rawValue) \(request.route): \(error)"
+            + (since > 0 ? " (\(since) more 503s for the database since the last such line)" : ""))
     }
 
     private func allowedOrigin(_ request: HTTPRequest) -> String? {

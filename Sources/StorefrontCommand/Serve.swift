@@ -53,7 +53,7 @@ enum Serve {
         options.adminToken = settings.adminToken
         options.corsAllowedOrigins = settings.corsAllowedOrigins
         let api = ShopAPI(pool: pool, options: options, metrics: metrics.shop, isDraining: { [unowned server] in server.isDraining },
-                          logError: { logger.log(.error, $0) })
+                          log: { level, message in logger.log(level == .error ? .error : .warning, message) })
         api.register(on: router)
         router.get("/metrics", .inline) { [unowned server] _ in
             .text(metrics.render(server: server, pool: pool), contentType: "text/plain; version=0.0.4; charset=utf-8")

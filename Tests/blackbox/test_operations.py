@@ -1,4 +1,5 @@
 """What a platform engineer relies on: probes, outages, draining, metrics, logs, CORS."""
+import json
 import os
 import select
 import signal
@@ -109,6 +110,10 @@ def test_database_outage_gives_503_and_recovers_by_itself():
         assert requests.get(s.url + "/healthz").status_code == 200, "liveness must not depend on the database"
         for _ in range(5):
             assert requests.post(s.url + "/api/v1/carts", timeout=10).status_code == 503
+        # The log says why, once, not once per request.
+        warnings = [json.loads(line) for line in s.output()[0].splitlines() if '"level":"warning"' in line]
+        outage = [w["message"] for w in warnings if w["message"].startswith("answering 503")]
+        assert len(outage) == 1 and "MySQL error" in outage[0], warnings
         proxy.restore()
         assert wait_for(lambda: requests.post(s.url + "/api/v1/carts").status_code == 201), "did not recover"
         assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200)
