@@ -174,20 +174,21 @@ struct Settings {
         }
     }
 
-    /// A secret from a file, without a trailing newline (as `echo` or `kubectl` leave one).
     /// An IPv4 or IPv6 literal, or something shaped like a host name (letters, digits,
     /// hyphens, dots; not all digits, so 999.1.1.1 is refused here, not at bind time).
     static func isListenAddress(_ v: String) -> Bool {
         var address = in6_addr()
         if inet_pton(AF_INET, v, &address) == 1 || inet_pton(AF_INET6, v, &address) == 1 { return true }
+        let digits: ClosedRange<UInt8> = 0x30...0x39
         let labels = v.split(separator: ".", omittingEmptySubsequences: false)
-        return v.utf8.count <= 253 && !v.utf8.allSatisfy { $0 == UInt8(ascii: ".") || ($0 >= 0x30 && $0 <= 0x39) }
+        return v.utf8.count <= 253 && !v.utf8.allSatisfy { $0 == UInt8(ascii: ".") || digits.contains($0) }
             && labels.allSatisfy { label in
                 (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
-                    && label.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+                    && label.utf8.allSatisfy { $0 == UInt8(ascii: "-") || digits.contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
             }
     }
 
+    /// A secret from a file, without a trailing newline (as `echo` or `kubectl` leave one).
     private static func secretFile(_ name: String, _ path: String) throws -> String {
         guard let file = fopen(path, "r") else {
             throw SettingsError(description: "\(name)=\(path) cannot be read: \(String(cString: strerror(errno)))")

@@ -36,15 +36,16 @@ if arguments.contains("--version") || command == "version" {
 // that a typo such as `seed --product 10` is not run as plain `seed`.
 let commandOptions: [String: Set<String>] = ["serve": [], "migrate": [], "seed": ["--products"], "healthcheck": ["--url"]]
 var options: [String: String] = [:]
-if let allowed = commandOptions[command.isEmpty ? "serve" : command] {
+let commandName = command.isEmpty ? "serve" : command
+if let allowed = commandOptions[commandName] {
     var rest = arguments[...]
     while let option = rest.popFirst() {
         guard allowed.contains(option) else {
-            printError("storefront \(command.isEmpty ? "serve" : command): unknown argument \"\(option)\"; try storefront --help")
+            printError("storefront \(commandName): unknown argument \"\(option)\"; try storefront --help")
             exit(2)
         }
         guard let value = rest.popFirst() else {
-            printError("storefront \(command): \(option) needs a value; try storefront --help")
+            printError("storefront \(commandName): \(option) needs a value; try storefront --help")
             exit(2)
         }
         options[option] = value
