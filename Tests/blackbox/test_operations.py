@@ -18,7 +18,8 @@ from conftest import ADMIN, ADMIN_TOKEN, BIN, Server, make_cart, make_product, o
 
 class CuttableProxy:
     """A TCP proxy in front of the database that a test can cut and restore,
-    like a database that goes away and comes back."""
+    like a database that goes away and comes back, or freeze, like one that
+    hangs with its connections open."""
 
     def __init__(self, target_host, target_port):
         self.target = (target_host, target_port)
@@ -28,6 +29,7 @@ class CuttableProxy:
         self.port = self.listener.getsockname()[1]
         self.listener.listen(64)
         self.up = True
+        self.frozen = False
         self.connections = []
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -54,6 +56,8 @@ class CuttableProxy:
         try:
             while True:
                 readable, _, _ = select.select([a, b], [], [], 1)
+                while self.frozen:
+                    time.sleep(0.05)
                 for s in readable:
                     data = s.recv(65536)
                     if not data:
@@ -79,6 +83,10 @@ class CuttableProxy:
 
     def restore(self):
         self.up = True
+
+    def freeze(self):
+        """Nothing forwarded any more; connections stay open (a hung database)."""
+        self.frozen = True
 
 
 def wait_for(predicate, timeout=15, interval=0.1):
@@ -293,6 +301,38 @@ def test_sigterm_drains_under_load_without_failing_accepted_requests(api):
     for t in threads:
         t.join(10)
     assert successes and not failures, failures[:5]
+
+
+def test_a_hung_database_cannot_hold_shutdown_past_its_deadline():
+    proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+    s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1", "DB_POOL_SIZE": "2",
+                    "SHUTDOWN_DELAY_SECONDS": "0", "SHUTDOWN_TIMEOUT_SECONDS": "3"})
+    try:
+        assert requests.post(s.url + "/api/v1/carts").status_code == 201
+        proxy.freeze()
+
+        def wait_on_the_database():
+            try:
+                requests.post(s.url + "/api/v1/carts", timeout=60)
+            except requests.RequestException:
+                pass  # cut off at the shutdown deadline, as it must be
+
+        stuck = [threading.Thread(target=wait_on_the_database) for _ in range(3)]
+        for t in stuck:
+            t.start()
+        time.sleep(0.5)
+        assert requests.get(s.url + "/healthz", timeout=5).status_code == 200, "liveness must not wait for the database"
+        start = time.time()
+        s.process.send_signal(signal.SIGTERM)
+        assert s.process.wait(timeout=20) == 0
+        assert time.time() - start < 3 + 2, "the shutdown deadline must hold while handlers wait on the database"
+        assert "still running at the shutdown deadline" in s.output()[0]
+        for t in stuck:
+            t.join(10)
+    finally:
+        proxy.restore()
+        proxy.frozen = False
+        s.stop()
 
 
 def test_metrics_parse_and_move(api):
