@@ -186,6 +186,23 @@ struct Catalog {
         return !text.isEmpty && words.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { slugCharacters.contains($0) && $0 != UInt8(ascii: "-") } }
     }
 
+    /// An absolute path (not `//`, which would name another host) or an http(s) URL
+    /// whose authority is a plain host name or IPv4 address with an optional port;
+    /// no whitespace. The same rule as the spec's pattern for `imageUrl`.
+    /// Byte-wise: String.hasPrefix compares graphemes, and a combining mark can fuse with the '/'.
+    static func isImageURL(_ url: String) -> Bool {
+        guard !url.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else { return false }
+        let bytes = Array(url.utf8)
+        if bytes.first == UInt8(ascii: "/") { return bytes.count == 1 || bytes[1] != UInt8(ascii: "/") }
+        guard let scheme = ["https://", "http://"].first(where: { bytes.starts(with: $0.utf8) }) else { return false }
+        let rest = bytes.dropFirst(scheme.utf8.count)
+        let authority = rest.prefix { !"/?#".utf8.contains($0) }
+        let parts = authority.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false)
+        let hostCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-".utf8)
+        guard !parts[0].isEmpty, parts[0].allSatisfy({ hostCharacters.contains($0) }) else { return false }
+        return parts.count == 1 || ((1...5).contains(parts[1].count) && parts[1].allSatisfy { (0x30...0x39).contains($0) })
+    }
+
     struct ProductFields {
         var sku: String?
         var name: String?
@@ -220,10 +237,8 @@ struct Catalog {
         f.stock = body.int("stock", required: creating, range: 0...1_000_000_000)
         if body.has("imageUrl") {
             let url = body.string("imageUrl", required: false, length: 1...2048, nullable: true)
-            // Byte-wise prefixes: String.hasPrefix compares graphemes, and a combining mark can fuse with the '/'.
-            if let url, !["/", "https://", "http://"].contains(where: { url.utf8.starts(with: $0.utf8) })
-                || url.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
-                body.fail("imageUrl", "must be an absolute path or an http(s) URL")
+            if let url, !Catalog.isImageURL(url) {
+                body.fail("imageUrl", "must be an absolute path such as /images/shoe.svg or an http(s) URL such as https://cdn.example.com/shoe.png")
             }
             f.imageUrl = .some(url)
         }

@@ -570,7 +570,7 @@ components:
         priceCents: {type: integer, minimum: 0, maximum: 100000000}
         currency: {const: USD, description: This store sells in one currency.}
         stock: {type: integer, minimum: 0, maximum: 1000000000}
-        imageUrl: {type: [string, 'null'], maxLength: 2048, pattern: '^(/|https?://)[^\s\x00-\x1F\x7F-\x9F]*$'}
+        imageUrl: {type: [string, 'null'], maxLength: 2048, pattern: '^(/|/[^/\s\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?)$'}
     ProductPatch:
       type: object
       properties:
@@ -579,7 +579,7 @@ components:
         category: {type: string, minLength: 1, maxLength: 64, pattern: '^[a-z0-9]+(-[a-z0-9]+)*$'}
         priceCents: {type: integer, minimum: 0, maximum: 100000000}
         stock: {type: integer, minimum: 0, maximum: 1000000000}
-        imageUrl: {type: [string, 'null'], maxLength: 2048, pattern: '^(/|https?://)[^\s\x00-\x1F\x7F-\x9F]*$'}
+        imageUrl: {type: [string, 'null'], maxLength: 2048, pattern: '^(/|/[^/\s\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?)$'}
         active: {type: boolean}
     ProductPage:
       type: object

@@ -96,6 +96,23 @@ final class ShopRulesTests: XCTestCase {
         for bad in ["", "-a", "a-", "a--b", "Shoes", "a_b", "a b", "é"] { XCTAssertFalse(Catalog.isSlug(bad), bad) }
     }
 
+    /// The server's rule and the spec's pattern must agree, or schemathesis finds the gap.
+    func testImageURLsAreAbsolutePathsOrPlainHTTPURLs() throws {
+        let yaml = OpenAPIDocument.yaml
+        let start = try XCTUnwrap(yaml.range(of: "imageUrl: {type: [string, 'null'], maxLength: 2048, pattern: '")).upperBound
+        let pattern = String(yaml[start...].prefix { $0 != "'" })
+        let regex = try NSRegularExpression(pattern: pattern)
+        let good = ["/images/shoes.svg", "/", "https://cdn.example.com/a.png", "http://127.0.0.1:8080/x?y=1#z", "https://a-b.example",
+                    "http://example.com?x", "https://x.example/[brackets]"]
+        let bad = ["//evil.example/x.png", "http://", "http://[::1]/x", "http://[", "http://host:/x", "http://host:123456/x",
+                   "http://user@host/x", "http://ex ample.com/", "ftp://x/y", "images/x.png", "/a b", "https://hé.example/"]
+        for url in good + bad {
+            let matches = regex.firstMatch(in: url, range: NSRange(url.startIndex..., in: url)) != nil
+            XCTAssertEqual(Catalog.isImageURL(url), good.contains(url), url)
+            XCTAssertEqual(matches, good.contains(url), "spec pattern on \(url)")
+        }
+    }
+
     func testLikePatternTreatsWildcardsLiterally() {
         XCTAssertEqual(Catalog.likePattern("100%"), "%100\\%%")
         XCTAssertEqual(Catalog.likePattern("a_b\\c"), "%a\\_b\\\\c%")

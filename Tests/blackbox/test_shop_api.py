@@ -130,9 +130,10 @@ def test_create_patch_delete_product(api):
 
 def test_product_validation_names_every_bad_field(api):
     body = problem(requests.post(api.url + "/api/v1/products", headers=ADMIN,
-                                 json={"sku": "bad sku!", "name": "", "category": "Not A Slug", "priceCents": -1, "stock": 1.5}), 422)
+                                 json={"sku": "bad sku!", "name": "", "category": "Not A Slug", "priceCents": -1, "stock": 1.5,
+                                       "imageUrl": "http://[broken/x.png"}), 422)
     fields = {e["field"] for e in body["errors"]}
-    assert {"sku", "name", "category", "priceCents", "stock"} <= fields
+    assert {"sku", "name", "category", "priceCents", "stock", "imageUrl"} <= fields
 
 
 # --- carts ---------------------------------------------------------------------
