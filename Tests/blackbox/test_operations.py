@@ -82,7 +82,9 @@ class CuttableProxy:
             self.connections = []
 
     def restore(self):
+        """The database is back, whether it was cut or frozen."""
         self.up = True
+        self.frozen = False
 
     def freeze(self):
         """Nothing forwarded any more; connections stay open (a hung database)."""
@@ -331,7 +333,6 @@ def test_a_hung_database_cannot_hold_shutdown_past_its_deadline():
             t.join(10)
     finally:
         proxy.restore()
-        proxy.frozen = False
         s.stop()
 
 
