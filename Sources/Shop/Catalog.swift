@@ -227,7 +227,7 @@ struct Catalog {
                 body.fail("currency", "must be \(Catalog.currency): this store sells in one currency")
             }
         }
-        f.name = body.string("name", required: creating, length: 1...200)
+        f.name = body.string("name", required: creating, length: 1...200, nonBlank: true)
         f.description = body.string("description", required: false, length: 0...5000, allowNewlines: true)
         f.category = body.string("category", required: creating, length: 1...64)
         if let slug = f.category, !isSlug(slug) {

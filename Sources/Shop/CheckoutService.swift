@@ -35,11 +35,11 @@ struct CheckoutService {
         var address = body.object("shippingAddress", required: true)
         let email = customer?.string("email", required: true, length: 3...254)
         if let email, !CheckoutService.isPlausibleEmail(email) { customer?.fail("email", "must be an email address such as ada@example.com") }
-        let name = customer?.string("name", required: true, length: 1...200)
-        let line1 = address?.string("line1", required: true, length: 1...200)
+        let name = customer?.string("name", required: true, length: 1...200, nonBlank: true)
+        let line1 = address?.string("line1", required: true, length: 1...200, nonBlank: true)
         let line2 = address?.string("line2", required: false, length: 0...200, nullable: true)
-        let city = address?.string("city", required: true, length: 1...100)
-        let postalCode = address?.string("postalCode", required: true, length: 1...20)
+        let city = address?.string("city", required: true, length: 1...100, nonBlank: true)
+        let postalCode = address?.string("postalCode", required: true, length: 1...20, nonBlank: true)
         let country = address?.string("country", required: true, length: 2...2)
         if let country, !Countries.alpha2.contains(country) {
             address?.fail("country", "must be an ISO 3166-1 alpha-2 code in capitals, such as US or DE")

@@ -53,19 +53,20 @@ struct JSONBody {
         errors.append(FieldError(field: fieldName(name), message: message))
     }
 
-    /// A string, trimmed of surrounding whitespace, of `length` characters; nil (after noting an error) otherwise.
-    /// `null` counts as absent when `nullable`.
-    mutating func string(_ name: String, required: Bool, length: ClosedRange<Int>, nullable: Bool = false, allowNewlines: Bool = false) -> String? {
+    /// The string exactly as sent, of `length` characters; nil (after noting an error) otherwise.
+    /// `null` counts as absent when `nullable`; `nonBlank` refuses one made of spaces only.
+    /// Nothing is trimmed: the value checked is the value stored, as the spec's maxLength
+    /// and patterns describe it (the frontend trims what people type).
+    mutating func string(_ name: String, required: Bool, length: ClosedRange<Int>, nullable: Bool = false, nonBlank: Bool = false,
+                         allowNewlines: Bool = false) -> String? {
         guard let raw = value(name), !(nullable && raw == .null) else {
             if required { fail(name, "is required") }
             return nil
         }
-        guard case .string(let s) = raw else {
+        guard case .string(let text) = raw else {
             fail(name, "must be a string")
             return nil
         }
-        // Surrounding spaces and tabs are trimmed; other characters are the client's own.
-        let text = s.trimmingOWS()
         if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !(allowNewlines && $0 == "\n") }) {
             fail(name, allowNewlines ? "must not contain control characters other than newlines" : "must not contain control characters")
             return nil
@@ -76,6 +77,10 @@ struct JSONBody {
             fail(name, length.lowerBound == length.upperBound ? "must be \(length.lowerBound) characters"
                  : count < length.lowerBound ? (length.lowerBound == 1 ? "must not be empty" : "must be at least \(length.lowerBound) characters")
                  : "must be at most \(length.upperBound) characters")
+            return nil
+        }
+        if nonBlank, !text.unicodeScalars.contains(where: { $0 != " " }) {
+            fail(name, "must contain something other than spaces")
             return nil
         }
         return text

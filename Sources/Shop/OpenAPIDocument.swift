@@ -15,7 +15,8 @@ info:
     sane one: 1-128 letters, digits and `-._:`). Errors are RFC 9457 problem
     documents (`application/problem+json`). Query parameters that are
     malformed or out of range answer 400; JSON bodies that parse but hold
-    invalid values answer 422, naming every bad field. Unknown query
+    invalid values answer 422, naming every bad field. Strings are checked
+    and stored exactly as sent: nothing is trimmed. Unknown query
     parameters and unknown JSON members are ignored; duplicate JSON member
     names are refused (400). A database that is unreachable or overloaded
     answers 503 with `Retry-After`.

@@ -136,6 +136,26 @@ def test_product_validation_names_every_bad_field(api):
     assert {"sku", "name", "category", "priceCents", "stock", "imageUrl"} <= fields
 
 
+def test_strings_are_judged_and_stored_as_sent(api):
+    """The spec's maxLength and patterns describe the value as sent: nothing is trimmed
+    first, so surrounding whitespace cannot slip a value past them."""
+    def create(**fields):
+        body = {"sku": unique(), "name": "Lamp", "category": "home-goods", "priceCents": 100, "stock": 1, **fields}
+        return requests.post(api.url + "/api/v1/products", headers=ADMIN, json=body)
+    for field, value in [("sku", " " + unique()), ("category", "home-goods "), ("imageUrl", " /images/x.svg"),
+                         ("name", "x" * 200 + " "), ("name", "   "), ("name", "\tLamp"), ("description", "\tLamp")]:
+        errors = problem(create(**{field: value}), 422)["errors"]
+        assert [e["field"] for e in errors] == [field], (field, value)
+    padded = create(name="  Lamp  ")
+    assert padded.status_code == 201 and padded.json()["name"] == "  Lamp  "
+    cart = make_cart(api, [(make_product(api)["id"], 1)])
+    blank = order_body(cart)
+    blank["customer"]["name"] = "  "
+    blank["shippingAddress"]["country"] = " DE"
+    fields = {e["field"] for e in problem(requests.post(api.url + "/api/v1/orders", json=blank), 422)["errors"]}
+    assert fields == {"customer.name", "shippingAddress.country"}
+
+
 # --- carts ---------------------------------------------------------------------
 
 def test_cart_lines_and_totals(api):
