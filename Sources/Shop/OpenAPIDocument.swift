@@ -130,6 +130,7 @@ paths:
             application/json:
               schema: {$ref: '#/components/schemas/ProductPage'}
         '400': {$ref: '#/components/responses/BadRequest'}
+        '414': {$ref: '#/components/responses/URITooLong'}
         '503': {$ref: '#/components/responses/Unavailable'}
     post:
       tags: [admin]
@@ -338,6 +339,7 @@ paths:
             application/json:
               schema: {$ref: '#/components/schemas/OrderPage'}
         '400': {$ref: '#/components/responses/BadRequest'}
+        '414': {$ref: '#/components/responses/URITooLong'}
         '401': {$ref: '#/components/responses/Unauthorized'}
         '503': {$ref: '#/components/responses/Unavailable'}
   /api/v1/orders/{orderId}:
@@ -462,6 +464,11 @@ components:
         Retry-After:
           description: With a request still in progress (same Idempotency-Key), seconds to wait before repeating it.
           schema: {type: string, pattern: '^[0-9]+$'}
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    URITooLong:
+      description: The request target (path and query) is longer than 8 KiB.
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}

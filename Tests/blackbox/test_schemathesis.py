@@ -17,7 +17,7 @@ def test_schemathesis_all_checks(api):
         # reactivate it, which that check reads as a deleted resource still being there.
         [cli, "run", os.path.join(ROOT, "docs", "openapi.yaml"), "--url", api.url, "--checks", "all",
          "--exclude-checks", "use_after_free",
-         "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "40"), "-H", f"Authorization: Bearer {ADMIN_TOKEN}",
+         "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "100"), "-H", f"Authorization: Bearer {ADMIN_TOKEN}",
          "--no-color"],
         cwd=os.path.join(ROOT, "Tests"),  # picks up Tests/schemathesis.toml
         capture_output=True, text=True, timeout=900)
