@@ -4,23 +4,29 @@ import MySQL
 import Shop
 import Synchronization
 
-/// A background thread for periodic chores: pruning expired idempotency keys.
+/// A background thread for chores: migrations that could not run at start-up,
+/// then, periodically, pruning expired idempotency keys.
 final class Housekeeping: Sendable {
     private let api: ShopAPI
     private let logger: Logger
+    private let migrate: (@Sendable () throws -> [Int])?
     private let stopped = Atomic<Bool>(false)
     private let thread = Mutex<pthread_t?>(nil)
     let intervalSeconds = 600
 
-    init(api: ShopAPI, logger: Logger) {
+    /// `migrate`, when given, is retried until it succeeds (the database was not
+    /// reachable at start-up), so the server becomes ready without a restart.
+    init(api: ShopAPI, logger: Logger, migrate: (@Sendable () throws -> [Int])? = nil) {
         self.api = api
         self.logger = logger
+        self.migrate = migrate
     }
 
     func start() {
         let handle = startThread(name: "housekeeping") { [self] in
             MySQLLibrary.threadStart()
             defer { MySQLLibrary.threadEnd() }
+            if let migrate { migrateUntilDone(migrate) }
             while !sleepUnlessStopped(seconds: intervalSeconds) {
                 do {
                     var pruned: UInt64 = 0
@@ -36,6 +42,28 @@ final class Housekeeping: Sendable {
             }
         }
         thread.withLock { $0 = handle }
+    }
+
+    /// Retries after 1, 2, 4 then every 5 seconds, logging a failure once a minute.
+    private func migrateUntilDone(_ migrate: () throws -> [Int]) {
+        var delay = 1
+        var lastLogged = MySQLConnection.monotonicNow()
+        var attempts = 0
+        while !sleepUnlessStopped(seconds: delay) {
+            attempts += 1
+            do {
+                let applied = try migrate()
+                logger.log(.info, applied.isEmpty ? "the database schema is current (attempt \(attempts) after start-up)"
+                           : "applied migrations \(applied.map(String.init).joined(separator: ", ")) (attempt \(attempts) after start-up)")
+                return
+            } catch {
+                if MySQLConnection.monotonicNow() - lastLogged >= 60 {
+                    logger.log(.warning, "still cannot migrate (\(error)); retrying every \(delay) s, /readyz stays 503 until then")
+                    lastLogged = MySQLConnection.monotonicNow()
+                }
+            }
+            delay = min(delay * 2, 5)
+        }
     }
 
     /// True if asked to stop during the sleep.

@@ -10,13 +10,17 @@ enum Serve {
         let metrics = Metrics()
         let pool = settings.makePool { metrics.observePoolWait($0) }
 
+        // A database that is not up yet must not stop the server: readiness reports
+        // it, and housekeeping retries the migrations until they succeed.
+        let migrate: @Sendable () throws -> [Int] = { try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) } }
+        var pendingMigration: (@Sendable () throws -> [Int])?
         if settings.migrateOnStart {
-            // A database that is not up yet must not stop the server: readiness reports it until it is.
             do {
-                let applied = try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+                let applied = try migrate()
                 if !applied.isEmpty { logger.log(.info, "applied migrations \(applied.map(String.init).joined(separator: ", "))") }
             } catch {
-                logger.log(.warning, "could not migrate at start-up (\(error)); /readyz stays 503 until the schema is current")
+                logger.log(.warning, "could not migrate at start-up (\(error)); retrying in the background, /readyz stays 503 until the schema is current")
+                pendingMigration = migrate
             }
         }
 
@@ -62,7 +66,7 @@ enum Serve {
         if let token = settings.adminToken, token.utf8.count < 16 {
             logger.log(.warning, "ADMIN_TOKEN is only \(token.utf8.count) characters: anyone who can guess it can change the catalog; use 32 random bytes (openssl rand -hex 32)")
         }
-        let housekeeping = Housekeeping(api: api, logger: logger)
+        let housekeeping = Housekeeping(api: api, logger: logger, migrate: pendingMigration)
         housekeeping.start()
         server.handleSignals()
         logger.log(.info, "listening on \(settings.host):\(server.port)", [

@@ -89,7 +89,7 @@ struct Settings {
             guard v == "json" || v == "text" else { throw invalid("LOG_FORMAT", v, "json or text") }
             s.logFormat = v
         },
-        Entry(name: "MIGRATE_ON_START", defaultText: "true", help: "apply database migrations when serve starts") { s, v in
+        Entry(name: "MIGRATE_ON_START", defaultText: "true", help: "apply database migrations when serve starts, retrying until the database answers") { s, v in
             s.migrateOnStart = try boolean("MIGRATE_ON_START", v)
         },
         Entry(name: "SHUTDOWN_DELAY_SECONDS", defaultText: "0", help: "after SIGTERM, keep accepting this long (readiness already fails); less than the timeout") { s, v in

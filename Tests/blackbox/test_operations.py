@@ -272,6 +272,31 @@ def test_readiness_names_a_missing_schema_until_migrated():
         mariadb(f"DROP DATABASE {database}")
 
 
+def test_a_database_down_at_start_up_is_migrated_once_it_is_back():
+    """MIGRATE_ON_START with the database away: the server listens anyway, is not
+    ready, and migrates by itself when the database comes, with no restart."""
+    database = "storefront_ops_" + uuid.uuid4().hex[:8]
+    mariadb(f"CREATE DATABASE {database}")
+    proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+    proxy.cut()
+    s = Server(env={"DB_NAME": database, "DB_HOST": "127.0.0.1", "DB_PORT": str(proxy.port)})
+    try:
+        assert requests.get(s.url + "/readyz").status_code == 503
+        problem = requests.post(s.url + "/api/v1/carts")
+        assert problem.status_code == 503 and problem.headers["Retry-After"]
+        time.sleep(2)  # a retry or two fails too
+        assert requests.get(s.url + "/readyz").status_code == 503
+        proxy.restore()
+        assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200, timeout=20)
+        assert requests.post(s.url + "/api/v1/carts").status_code == 201
+    finally:
+        stdout, _ = s.stop()
+        mariadb(f"DROP DATABASE {database}")
+    messages = [json.loads(line)["message"] for line in stdout.splitlines()]
+    assert any(m.startswith("could not migrate at start-up") for m in messages), messages
+    assert any(m.startswith("applied migrations 1 (attempt") for m in messages), messages
+
+
 def test_sigterm_drains_under_load_without_failing_accepted_requests(api):
     product = make_product(api)
     s = Server(env={"SHUTDOWN_DELAY_SECONDS": "1.5"})
