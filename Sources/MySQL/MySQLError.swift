@@ -10,6 +10,10 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
         case retryTransaction
         /// No pooled connection could be had in time.
         case poolExhausted
+        /// The server is there but will not do this now: too many connections, a login
+        /// refused (credentials being rotated, database not created yet), the schema not
+        /// migrated yet, a statement cut off by a time limit or KILL QUERY. Not retried.
+        case unavailable
         case other
     }
 
@@ -26,9 +30,14 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind {
         switch number {
         // 2002/2003 cannot connect, 2006 gone away, 2013/2055 lost, 4031 idle disconnect,
-        // 1053 server shutdown, 1927 MariaDB's "connection was killed", 2026 a TLS failure.
-        case 2002, 2003, 2005, 2006, 2013, 2026, 2055, 4031, 1053, 1927: return .connectionLost
+        // 1053 server shutdown, 1927 MariaDB's "connection was killed", 2026 a TLS failure;
+        // 1290/1792/1836 read-only: a primary demoted by a failover, which a new connection
+        // (through DNS or a proxy) may not reach.
+        case 2002, 2003, 2005, 2006, 2013, 2026, 2055, 4031, 1053, 1927, 1290, 1792, 1836: return .connectionLost
         case 1213, 1205: return .retryTransaction
+        // 1040/1203/1226 connection and user limits, 1044/1045/1049 login refused,
+        // 1146 no such table, 1317 interrupted, 1969/3024 MariaDB's and MySQL's statement time limits.
+        case 1040, 1203, 1226, 1044, 1045, 1049, 1146, 1317, 1969, 3024: return .unavailable
         case MySQLError.poolExhaustedNumber: return .poolExhausted
         default: return .other
         }

@@ -36,6 +36,7 @@ enum Problems {
         case .connectionLost: return unavailable("The database is unreachable; retry shortly.")
         case .poolExhausted: return unavailable("The database is busy; retry shortly.")
         case .retryTransaction: return unavailable("The database is congested (lock contention); retry shortly.")
+        case .unavailable: return unavailable("The database cannot take this request now; retry shortly.")
         case .other:
             return HTTPError(.internalServerError, "The server failed to handle this request; the request id is in the X-Request-Id header.")
         }

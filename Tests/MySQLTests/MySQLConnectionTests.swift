@@ -85,13 +85,35 @@ final class MySQLConnectionTests: MySQLTestCase {
     func testErrorsCarryNumberAndState() throws {
         let c = try connect()
         do {
-            try c.execute("SELECT * FROM no_such_table WHERE id = ?", [1])
+            try c.execute("SELECT no_such_column FROM (SELECT 1 AS a) t WHERE a = ?", [1])
             XCTFail("expected an error")
         } catch {
-            XCTAssertEqual(error.number, 1146)
-            XCTAssertEqual(error.sqlState, "42S02")
+            XCTAssertEqual(error.number, 1054)
+            XCTAssertEqual(error.sqlState, "42S22")
             XCTAssertEqual(error.kind, .other)
             XCTAssertFalse(c.isBroken)
+        }
+    }
+
+    /// What the server refuses for now (503 to a client) is told apart from what is wrong with the statement (500).
+    func testRefusalsForNowAreUnavailable() throws {
+        let c = try connect()
+        XCTAssertThrowsError(try c.execute("SELECT * FROM no_such_table WHERE id = ?", [1])) { error in
+            XCTAssertEqual((error as? MySQLError)?.number, 1146)
+            XCTAssertEqual((error as? MySQLError)?.kind, .unavailable, "a schema not migrated yet")
+        }
+        XCTAssertFalse(c.isBroken)
+        var wrongPassword = configuration!
+        wrongPassword.password += "-rotated"
+        XCTAssertThrowsError(try MySQLConnection(configuration: wrongPassword)) { error in
+            XCTAssertEqual((error as? MySQLError)?.number, 1045)
+            XCTAssertEqual((error as? MySQLError)?.kind, .unavailable)
+        }
+        for number: UInt32 in [1040, 1203, 1226, 1044, 1049, 1317, 1969, 3024] {
+            XCTAssertEqual(MySQLError(number: number, sqlState: "HY000", message: "").kind, .unavailable, "\(number)")
+        }
+        for number: UInt32 in [1290, 1792, 1836] {
+            XCTAssertEqual(MySQLError(number: number, sqlState: "HY000", message: "").kind, .connectionLost, "read-only \(number)")
         }
     }
 

@@ -297,6 +297,21 @@ def test_a_database_down_at_start_up_is_migrated_once_it_is_back():
     assert any(m.startswith("applied migrations 1 (attempt") for m in messages), messages
 
 
+def test_a_database_that_refuses_the_login_gives_503_not_500():
+    """A password rotated on the database before the pods: the database is there
+    but refuses the login; for clients that is an outage (503, retry), not a bug."""
+    s = Server(env={"DB_PASSWORD": os.environ["DB_PASSWORD"] + "-rotated", "MIGRATE_ON_START": "false"})
+    try:
+        for r in [requests.post(s.url + "/api/v1/carts"), requests.get(s.url + "/api/v1/products/1")]:
+            assert r.status_code == 503 and r.headers["Retry-After"], r.text
+            assert r.headers["Content-Type"] == "application/problem+json"
+        ready = requests.get(s.url + "/readyz")
+        assert ready.status_code == 503 and "1045" in ready.json()["checks"]["database"]
+    finally:
+        stdout, _ = s.stop()
+    assert "answering 503 on POST /api/v1/carts: MySQL error 1045" in stdout
+
+
 def test_sigterm_drains_under_load_without_failing_accepted_requests(api):
     product = make_product(api)
     s = Server(env={"SHUTDOWN_DELAY_SECONDS": "1.5"})
