@@ -9,14 +9,14 @@ import Synchronization
 final class Housekeeping: Sendable {
     private let api: ShopAPI
     private let logger: Logger
-    private let migrate: (@Sendable () throws -> [Int])?
+    private let migrate: (@Sendable () throws -> Void)?
     private let stopped = Atomic<Bool>(false)
     private let thread = Mutex<pthread_t?>(nil)
     let intervalSeconds = 600
 
     /// `migrate`, when given, is retried until it succeeds (the database was not
     /// reachable at start-up), so the server becomes ready without a restart.
-    init(api: ShopAPI, logger: Logger, migrate: (@Sendable () throws -> [Int])? = nil) {
+    init(api: ShopAPI, logger: Logger, migrate: (@Sendable () throws -> Void)? = nil) {
         self.api = api
         self.logger = logger
         self.migrate = migrate
@@ -45,16 +45,15 @@ final class Housekeeping: Sendable {
     }
 
     /// Retries after 1, 2, 4 then every 5 seconds, logging a failure once a minute.
-    private func migrateUntilDone(_ migrate: () throws -> [Int]) {
+    private func migrateUntilDone(_ migrate: () throws -> Void) {
         var delay = 1
         var lastLogged = MySQLConnection.monotonicNow()
         var attempts = 0
         while !sleepUnlessStopped(seconds: delay) {
             attempts += 1
             do {
-                let applied = try migrate()
-                logger.log(.info, applied.isEmpty ? "the database schema is current (attempt \(attempts) after start-up)"
-                           : "applied migrations \(applied.map(String.init).joined(separator: ", ")) (attempt \(attempts) after start-up)")
+                try migrate()
+                logger.log(.info, "the database schema is current (migrated at attempt \(attempts) after start-up)")
                 return
             } catch {
                 if MySQLConnection.monotonicNow() - lastLogged >= 60 {

@@ -12,12 +12,14 @@ enum Serve {
 
         // A database that is not up yet must not stop the server: readiness reports
         // it, and housekeeping retries the migrations until they succeed.
-        let migrate: @Sendable () throws -> [Int] = { try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) } }
-        var pendingMigration: (@Sendable () throws -> [Int])?
+        let migrate: @Sendable () throws -> Void = {
+            let applied = try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+            if !applied.isEmpty { logger.log(.info, "applied migrations \(applied.map(String.init).joined(separator: ", "))") }
+        }
+        var pendingMigration: (@Sendable () throws -> Void)?
         if settings.migrateOnStart {
             do {
-                let applied = try migrate()
-                if !applied.isEmpty { logger.log(.info, "applied migrations \(applied.map(String.init).joined(separator: ", "))") }
+                try migrate()
             } catch {
                 logger.log(.warning, "could not migrate at start-up (\(error)); retrying in the background, /readyz stays 503 until the schema is current")
                 pendingMigration = migrate
