@@ -37,8 +37,20 @@ final class MySQLStatement {
 
         var result = MySQLResult()
         if mysql_stmt_field_count(stmt) > 0 {
-            guard mysql_stmt_store_result(stmt) == 0 else { throw MySQLError.from(stmt) }
-            result.rows = try fetchRows()
+            do throws(MySQLError) {
+                guard mysql_stmt_store_result(stmt) == 0 else { throw MySQLError.from(stmt) }
+                result.rows = try fetchRows()
+            } catch {
+                // An error inside the result set (a lock-wait timeout or deadlock while
+                // the rows are read) leaves MariaDB Connector/C waiting for the rest of
+                // it: the next execute would block until the read timeout. A reset
+                // (COM_STMT_RESET) puts the statement back; if even that fails, the
+                // connection is not to be trusted.
+                guard cmysql_stmt_reset(stmt) == 0 else {
+                    throw MySQLError(number: 2013, sqlState: "HY000", message: "\(error.message); resetting the statement then failed: \(MySQLError.from(stmt).message)")
+                }
+                throw error
+            }
         }
         result.affectedRows = mysql_stmt_affected_rows(stmt)
         result.lastInsertID = mysql_stmt_insert_id(stmt)

@@ -95,6 +95,35 @@ final class MySQLConnectionTests: MySQLTestCase {
         }
     }
 
+    /// A lock-wait timeout (or deadlock) arrives inside the result set, after the
+    /// column definitions; the cached statement must run again at once afterwards,
+    /// not wait for the rest of a result that never comes.
+    func testAStatementThatFailsInsideItsResultSetRunsAgain() throws {
+        let holder = try connect()
+        try holder.run("CREATE TABLE locked (id INT PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB")
+        try holder.run("INSERT INTO locked VALUES (1, 10)")
+        var quick = configuration!
+        quick.readTimeoutSeconds = 5
+        let waiter = try MySQLConnection(configuration: quick)
+        try waiter.run("SET SESSION innodb_lock_wait_timeout = 1")
+        try holder.begin()
+        _ = try holder.query("SELECT n FROM locked WHERE id = ? FOR UPDATE", [1])
+        try waiter.begin()
+        // A range, not a primary-key lookup: a const row is read (and waited for)
+        // before the column definitions go out; this one is read after.
+        XCTAssertThrowsError(try waiter.query("SELECT n FROM locked WHERE id >= ? FOR UPDATE", [1])) {
+            XCTAssertEqual(($0 as? MySQLError)?.number, 1205, "\($0)")
+        }
+        waiter.rollback()
+        try holder.commit()
+        let start = MySQLConnection.monotonicNow()
+        try waiter.begin()
+        XCTAssertEqual(try waiter.query("SELECT n FROM locked WHERE id >= ? FOR UPDATE", [1]).first?[0].int, 10)
+        try waiter.commit()
+        XCTAssertLessThan(MySQLConnection.monotonicNow() - start, 2)
+        XCTAssertFalse(waiter.isBroken)
+    }
+
     /// What the server refuses for now (503 to a client) is told apart from what is wrong with the statement (500).
     func testRefusalsForNowAreUnavailable() throws {
         let c = try connect()
