@@ -414,6 +414,35 @@ def test_a_repeat_while_the_first_runs_gets_409_with_retry_after(api):
     assert again.json() == first.result().json()
 
 
+def test_a_lock_held_elsewhere_ends_in_503_after_bounded_retries(api):
+    """Another session locks a product and does not let go: each checkout attempt
+    waits at most 5 s for it (the sessions' innodb_lock_wait_timeout, not InnoDB's
+    50 s), the transaction is tried 4 times in all, and the answer is a 503 well
+    inside a client's 30 s, with nothing changed."""
+    def retries():
+        metrics = requests.get(api.url + "/metrics").text
+        return float(next(line.split()[1] for line in metrics.splitlines() if line.startswith("db_transaction_retries_total")))
+    p = make_product(api, stock=5)
+    cart = make_cart(api, [(p["id"], 1)])
+    holder = sql(f"SELECT CONNECTION_ID(); BEGIN; SELECT 'locked' FROM products WHERE id = {p['id']} FOR UPDATE; DO SLEEP(120);",
+                 stdout=subprocess.PIPE)
+    session = holder.stdout.readline().strip()
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before, start = retries(), time.time()
+        r = requests.post(api.url + "/api/v1/orders", json=order_body(cart), timeout=60)
+        elapsed = time.time() - start
+        assert problem(r, 503) and r.headers["Retry-After"]
+        assert 15 <= elapsed < 28, elapsed
+        assert retries() - before == 3
+    finally:
+        sql(f"KILL {session}").wait()
+        holder.wait()
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["status"] == "open"
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 5
+    assert requests.post(api.url + "/api/v1/orders", json=order_body(cart)).status_code == 201
+
+
 # --- hostile input -------------------------------------------------------------
 
 def test_hostile_inputs_get_4xx_and_change_nothing(api):
