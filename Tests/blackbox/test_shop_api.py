@@ -433,8 +433,8 @@ def test_a_lock_held_elsewhere_ends_in_503_after_bounded_retries(api):
         r = requests.post(api.url + "/api/v1/orders", json=order_body(cart), timeout=60)
         elapsed = time.time() - start
         assert problem(r, 503) and r.headers["Retry-After"]
-        assert 15 <= elapsed < 28, elapsed
-        assert retries() - before == 3
+        assert retries() - before == 3  # four attempts, each ended by a lock-wait timeout
+        assert elapsed < 29, f"{elapsed:.1f} s: a client's 30 s timeout would have fired first"
     finally:
         sql(f"KILL {session}").wait()
         holder.wait()
