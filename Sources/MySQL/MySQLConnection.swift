@@ -4,10 +4,15 @@ import Glibc
 /// One connection to the server. Not thread-safe: it is Sendable only so the
 /// pool can hand it from thread to thread; a connection is used by one
 /// thread at a time (the pool hands it out exclusively). Statements that take
-/// input are prepared once per connection and cached.
+/// input are prepared once per connection and cached, the most recently used
+/// `statementCacheSize` of them: the server caps prepared statements across all
+/// its sessions (max_prepared_stmt_count, 16382 by default), and the variants of
+/// listings and partial updates would otherwise pile up in every pooled connection.
 public final class MySQLConnection: @unchecked Sendable {
     private let handle: UnsafeMutablePointer<MYSQL>
-    private var statements: [String: MySQLStatement] = [:]
+    private var statements: [String: (statement: MySQLStatement, lastUse: UInt64)] = [:]
+    private var uses: UInt64 = 0
+    static let statementCacheSize = 64
     public let createdAt: Double
     var lastUsedAt: Double
     /// Set after an error that leaves the connection unusable; the pool discards it.
@@ -75,6 +80,8 @@ public final class MySQLConnection: @unchecked Sendable {
 
     public var serverVersion: String { String(cString: mysql_get_server_info(handle)) }
     /// The TLS cipher in use, nil for plaintext.
+    /// Prepared statements this connection holds on the server.
+    var preparedStatementCount: Int { statements.count }
     public var tlsCipher: String? { mysql_get_ssl_cipher(handle).map { String(cString: $0) } }
     public var threadID: UInt { mysql_thread_id(handle) }
 
@@ -85,13 +92,18 @@ public final class MySQLConnection: @unchecked Sendable {
     public func execute(_ sql: String, _ parameters: [MySQLValue] = []) throws(MySQLError) -> MySQLResult {
         lastUsedAt = MySQLConnection.monotonicNow()
         do {
+            uses += 1
             let statement: MySQLStatement
             if let cached = statements[sql] {
-                statement = cached
+                statement = cached.statement
             } else {
+                if statements.count >= MySQLConnection.statementCacheSize,
+                   let oldest = statements.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
+                    statements[oldest] = nil  // deinit closes it on the server
+                }
                 statement = try MySQLStatement(connection: handle, sql: sql)
-                statements[sql] = statement
             }
+            statements[sql] = (statement, uses)
             return try statement.execute(parameters)
         } catch {
             note(error)

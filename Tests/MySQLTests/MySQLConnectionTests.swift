@@ -124,6 +124,25 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertFalse(waiter.isBroken)
     }
 
+    /// The server caps prepared statements across all sessions, so each connection
+    /// keeps only its most recently used ones and closes the rest on the server.
+    func testTheStatementCacheKeepsTheMostRecentlyUsedAndClosesTheRest() throws {
+        let observer = try connect()
+        func serverCount() throws -> Int { Int(try observer.run("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'")[0][1]!)! }
+        let before = try serverCount()
+        var c: MySQLConnection? = try connect()
+        for i in 0..<100 {
+            XCTAssertEqual(try c!.query("SELECT ? + \(i)", [1]).first?[0].int, 1 + i)
+            _ = try c!.query("SELECT ? + 0", [1])  // used all along: never the least recent
+        }
+        XCTAssertEqual(c!.preparedStatementCount, MySQLConnection.statementCacheSize)
+        XCTAssertEqual(try serverCount() - before, MySQLConnection.statementCacheSize)
+        c = nil  // closing needs no answer from the server, so give it a moment to act
+        let deadline = MySQLConnection.monotonicNow() + 5
+        while try serverCount() != before, MySQLConnection.monotonicNow() < deadline { usleep(20_000) }
+        XCTAssertEqual(try serverCount(), before, "closing the connection frees them all")
+    }
+
     /// What the server refuses for now (503 to a client) is told apart from what is wrong with the statement (500).
     func testRefusalsForNowAreUnavailable() throws {
         let c = try connect()
