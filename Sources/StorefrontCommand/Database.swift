@@ -1,3 +1,4 @@
+import Glibc
 import MySQL
 import Shop
 
@@ -19,16 +20,38 @@ extension Settings {
 
 /// `storefront migrate` and `storefront seed`.
 enum DatabaseCommands {
-    static func migrate(_ settings: Settings, logger: Logger) -> Int32 {
+    /// With `wait`, a database that cannot be reached or refuses for now is tried
+    /// again every 2 s for up to that many seconds (an init container started next
+    /// to its database need not crash-loop); any other error fails at once.
+    static func migrate(_ settings: Settings, wait argument: String?, logger: Logger) -> Int32 {
+        var wait = 0.0
+        if let argument {
+            guard let seconds = Int(argument), (0...86_400).contains(seconds) else {
+                printError("storefront migrate: --wait needs a number of seconds from 0 to 86400, e.g. --wait 300")
+                return 2
+            }
+            wait = Double(seconds)
+        }
         MySQLLibrary.initialize()
-        do {
-            let applied = try settings.makePool().withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
-            logger.log(.info, applied.isEmpty ? "schema is up to date (version \(Schema.latestVersion))"
-                       : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema is at version \(Schema.latestVersion)")
-            return 0
-        } catch {
-            logger.log(.error, "migration failed on \(settings.dbHost):\(settings.dbPort)/\(settings.dbName): \(error)")
-            return 1
+        let pool = settings.makePool()
+        let deadline = MySQLConnection.monotonicNow() + wait
+        var waiting = false
+        while true {
+            do {
+                let applied = try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+                logger.log(.info, applied.isEmpty ? "schema is up to date (version \(Schema.latestVersion))"
+                           : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema is at version \(Schema.latestVersion)")
+                return 0
+            } catch let error as MySQLError where error.kind != .other && MySQLConnection.monotonicNow() + 2 <= deadline {
+                if !waiting {
+                    logger.log(.warning, "waiting up to \(Int(wait)) s for the database at \(settings.dbHost):\(settings.dbPort): \(error)")
+                    waiting = true
+                }
+                sleep(2)
+            } catch {
+                logger.log(.error, "migration failed on \(settings.dbHost):\(settings.dbPort)/\(settings.dbName): \(error)")
+                return 1
+            }
         }
     }
 

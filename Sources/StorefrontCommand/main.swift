@@ -8,7 +8,7 @@ let usage = """
 
     Usage:
       storefront [serve]                  serve the API (the default); migrates first unless MIGRATE_ON_START=false
-      storefront migrate                  apply database migrations, then exit
+      storefront migrate [--wait S]       apply database migrations, then exit; with --wait, give an unreachable database S seconds
       storefront seed                     load the demo catalog if there are no products yet
       storefront seed --products N        REPLACE the catalog (and all carts and orders) with N generated products
       storefront healthcheck [--url URL]  GET URL (default http://127.0.0.1:$PORT/healthz); exit 0 if 2xx, else 1
@@ -34,7 +34,7 @@ if arguments.contains("--version") || command == "version" {
 
 // Each command's options, all of which take a value. Anything else stops here, so
 // that a typo such as `seed --product 10` is not run as plain `seed`.
-let commandOptions: [String: Set<String>] = ["serve": [], "migrate": [], "seed": ["--products"], "healthcheck": ["--url"]]
+let commandOptions: [String: Set<String>] = ["serve": [], "migrate": ["--wait"], "seed": ["--products"], "healthcheck": ["--url"]]
 var options: [String: String] = [:]
 let commandName = command.isEmpty ? "serve" : command
 if let allowed = commandOptions[commandName] {
@@ -77,7 +77,7 @@ switch command {
 case "", "serve":
     finish(Serve.run(settings, logger: logger))
 case "migrate":
-    finish(DatabaseCommands.migrate(settings, logger: logger))
+    finish(DatabaseCommands.migrate(settings, wait: options["--wait"], logger: logger))
 case "seed":
     finish(DatabaseCommands.seed(settings, products: options["--products"], logger: logger))
 case "healthcheck":

@@ -272,6 +272,29 @@ def test_readiness_names_a_missing_schema_until_migrated():
         mariadb(f"DROP DATABASE {database}")
 
 
+def test_migrate_waits_for_a_database_that_is_not_up_yet():
+    """`migrate --wait S` (the Kubernetes init container's command) gives a database
+    that is still starting S seconds instead of failing, and crash-looping, at once."""
+    database = "storefront_ops_" + uuid.uuid4().hex[:8]
+    mariadb(f"CREATE DATABASE {database}")
+    proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+    proxy.cut()
+    env = dict(os.environ, DB_NAME=database, DB_HOST="127.0.0.1", DB_PORT=str(proxy.port), LOG_FORMAT="text")
+    try:
+        given_up = subprocess.run([BIN, "migrate", "--wait", "1"], env=env, capture_output=True, text=True, timeout=30)
+        assert given_up.returncode == 1 and "migration failed" in given_up.stdout, given_up.stdout
+        waiting = subprocess.Popen([BIN, "migrate", "--wait", "30"], env=env, stdout=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert waiting.poll() is None, "gave up while it had time left"
+        proxy.restore()
+        out, _ = waiting.communicate(timeout=30)
+        assert waiting.returncode == 0 and "waiting up to 30 s for the database" in out and "applied migrations 1" in out, out
+        typo = subprocess.run([BIN, "migrate", "--wait", "soon"], env=env, capture_output=True, text=True, timeout=30)
+        assert typo.returncode == 2 and "--wait needs a number of seconds" in typo.stderr
+    finally:
+        mariadb(f"DROP DATABASE {database}")
+
+
 def test_a_database_down_at_start_up_is_migrated_once_it_is_back():
     """MIGRATE_ON_START with the database away: the server listens anyway, is not
     ready, and migrates by itself when the database comes, with no restart."""
