@@ -79,9 +79,9 @@ public final class MySQLConnection: @unchecked Sendable {
     }
 
     public var serverVersion: String { String(cString: mysql_get_server_info(handle)) }
-    /// The TLS cipher in use, nil for plaintext.
     /// Prepared statements this connection holds on the server.
     var preparedStatementCount: Int { statements.count }
+    /// The TLS cipher in use, nil for plaintext.
     public var tlsCipher: String? { mysql_get_ssl_cipher(handle).map { String(cString: $0) } }
     public var threadID: UInt { mysql_thread_id(handle) }
 
