@@ -10,7 +10,7 @@ import Glibc
 /// listings and partial updates would otherwise pile up in every pooled connection.
 public final class MySQLConnection: @unchecked Sendable {
     private let handle: UnsafeMutablePointer<MYSQL>
-    private var statements: [String: (statement: MySQLStatement, lastUse: UInt64)] = [:]
+    private var statements: [String: MySQLStatement] = [:]
     private var uses: UInt64 = 0
     static let statementCacheSize = 64
     public let createdAt: Double
@@ -92,18 +92,19 @@ public final class MySQLConnection: @unchecked Sendable {
     public func execute(_ sql: String, _ parameters: [MySQLValue] = []) throws(MySQLError) -> MySQLResult {
         lastUsedAt = MySQLConnection.monotonicNow()
         do {
-            uses += 1
             let statement: MySQLStatement
             if let cached = statements[sql] {
-                statement = cached.statement
+                statement = cached
             } else {
                 if statements.count >= MySQLConnection.statementCacheSize,
                    let oldest = statements.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
                     statements[oldest] = nil  // deinit closes it on the server
                 }
                 statement = try MySQLStatement(connection: handle, sql: sql)
+                statements[sql] = statement
             }
-            statements[sql] = (statement, uses)
+            uses += 1
+            statement.lastUse = uses
             return try statement.execute(parameters)
         } catch {
             note(error)

@@ -8,6 +8,8 @@ final class MySQLStatement {
     let sql: String
     private let stmt: UnsafeMutablePointer<MYSQL_STMT>
     let parameterCount: Int
+    /// When the connection last ran it, for its least-recently-used cache.
+    var lastUse: UInt64 = 0
 
     init(connection: UnsafeMutablePointer<MYSQL>, sql: String) throws(MySQLError) {
         guard let stmt = mysql_stmt_init(connection) else { throw MySQLError.from(connection) }
