@@ -19,7 +19,9 @@ public final class ShopAPI: Sendable {
     let isDraining: @Sendable () -> Bool
     public enum LogLevel: Sendable { case warning, error }
     let log: @Sendable (LogLevel, String) -> Void
-    private let readiness = Mutex<(checkedAt: Double, problem: String?)>((-1000, nil))
+    private let readiness = Mutex<(checkedAt: Double, problem: String?)>((-1000, "not checked yet"))
+    /// The readiness check's own connection, used only by `checkReadiness`.
+    private let readinessConnection = Mutex<MySQLConnection?>(nil)
     private let unavailableLog = Mutex<(loggedAt: Double, since: Int)>((-1000, 0))
 
     let catalog: Catalog
@@ -55,7 +57,7 @@ public final class ShopAPI: Sendable {
             }
         }
         let v1 = "/api/v1"
-        router.get("/readyz", .blocking) { [self] _ in ready() }
+        router.get("/readyz", .inline) { [self] _ in ready() }
         router.get("\(v1)/openapi.yaml", .inline) { _ in
             HTTPResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
         }
@@ -260,20 +262,20 @@ public final class ShopAPI: Sendable {
 
     // MARK: - Readiness
 
-    /// 200 when a pooled connection answers and the schema is this binary's; the
-    /// database check is cached for a second so that frequent probes stay cheap.
+    /// 200 when the database answered the last check (at most a few seconds ago) and
+    /// the schema is this binary's. Answered on the event loop from what
+    /// `checkReadiness` found: a pod whose workers and pool are all busy is loaded,
+    /// not unready, and taking it out of its Service would only pile its load onto
+    /// the others.
     private func ready() -> HTTPResponse {
         if isDraining() {
             return .json(["status": "draining", "checks": ["shutdown": "draining"]], status: .serviceUnavailable,
                          headers: HTTPHeaders([("Retry-After", "5")]))
         }
-        let now = MySQLConnection.monotonicNow()
-        let cached = readiness.withLock { $0 }
-        var problem = cached.problem
-        if now - cached.checkedAt > 1 {
-            problem = checkDatabase()
-            readiness.withLock { $0 = (now, problem) }
-        }
+        let (checkedAt, found) = readiness.withLock { $0 }
+        let age = MySQLConnection.monotonicNow() - checkedAt
+        let problem = age > ShopAPI.readinessMaxAge && checkedAt > 0
+            ? "the database has not answered the readiness check for \(Int(age)) s" : found
         if let problem {
             return .json(["status": "unavailable", "checks": ["database": .string(problem)]], status: .serviceUnavailable,
                          headers: HTTPHeaders([("Retry-After", "1")]))
@@ -281,15 +283,28 @@ public final class ShopAPI: Sendable {
         return .json(["status": "ok", "checks": ["database": "ok", "schema": .int(Schema.latestVersion)]])
     }
 
-    private func checkDatabase() -> String? {
-        do {
-            let version = try pool.withConnection { try MySQLMigrator.currentVersion($0) }
-            guard version == Schema.latestVersion else {
-                return "schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): run storefront migrate"
+    /// How old the last answer may be before readiness fails (a database that hangs).
+    static let readinessMaxAge = 5.0
+
+    /// Checks the database on a connection of its own (not the pool's, which a busy
+    /// server may have all in use) and records the outcome for `/readyz`. Run about
+    /// once a second by a background thread.
+    public func checkReadiness() {
+        let problem = readinessConnection.withLock { connection -> String? in
+            do {
+                if connection == nil || connection!.isBroken {
+                    connection = try MySQLConnection(configuration: pool.configuration)
+                }
+                let version = try MySQLMigrator.currentVersion(connection!)
+                guard version == Schema.latestVersion else {
+                    return "schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): run storefront migrate"
+                }
+                return nil
+            } catch {
+                if (error as? MySQLError)?.kind != .other { connection = nil }
+                return "database unavailable: \(error)"
             }
-            return nil
-        } catch {
-            return "database unavailable: \(error)"
         }
+        readiness.withLock { $0 = (MySQLConnection.monotonicNow(), problem) }
     }
 }

@@ -4,14 +4,14 @@ import MySQL
 import Shop
 import Synchronization
 
-/// A background thread for chores: migrations that could not run at start-up,
-/// then, periodically, pruning expired idempotency keys.
+/// Background threads for chores: one checks the database for `/readyz` every
+/// second; the other runs migrations that could not run at start-up, then,
+/// periodically, prunes expired idempotency keys.
 final class Housekeeping: Sendable {
     private let api: ShopAPI
     private let logger: Logger
     private let migrate: (@Sendable () throws -> Void)?
     private let stopped = Atomic<Bool>(false)
-    private let thread = Mutex<pthread_t?>(nil)
     let intervalSeconds = 600
 
     /// `migrate`, when given, is retried until it succeeds (the database was not
@@ -23,7 +23,13 @@ final class Housekeeping: Sendable {
     }
 
     func start() {
-        let handle = startThread(name: "housekeeping") { [self] in
+        api.checkReadiness()  // ready (or not) from the first probe on
+        _ = startThread(name: "readiness") { [self] in
+            MySQLLibrary.threadStart()
+            defer { MySQLLibrary.threadEnd() }
+            while !sleepUnlessStopped(seconds: 1) { api.checkReadiness() }
+        }
+        _ = startThread(name: "housekeeping") { [self] in
             MySQLLibrary.threadStart()
             defer { MySQLLibrary.threadEnd() }
             if let migrate { migrateUntilDone(migrate) }
@@ -41,7 +47,6 @@ final class Housekeeping: Sendable {
                 }
             }
         }
-        thread.withLock { $0 = handle }
     }
 
     /// Retries after 1, 2, 4 then every 5 seconds, logging a failure once a minute.
@@ -74,8 +79,10 @@ final class Housekeeping: Sendable {
         return stopped.load(ordering: .relaxed)
     }
 
+    /// Not joined: a check can wait on a database that hangs for the whole read
+    /// timeout, which must not hold the process past its shutdown deadline; a prune
+    /// cut off by the exit is rolled back by the database.
     func stop() {
         stopped.store(true, ordering: .relaxed)
-        if let handle = thread.withLock({ $0 }) { pthread_join(handle, nil) }
     }
 }

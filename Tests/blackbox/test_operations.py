@@ -106,6 +106,41 @@ def test_health_and_readiness(api):
     assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
+def test_readiness_answers_at_once_while_every_worker_waits_on_the_database(api):
+    """/readyz reports a background check (on a connection of its own), not a trip
+    through the workers and the pool: a pod whose workers all wait on the database is
+    loaded, not unready, and taking it out of its Service would only move the load."""
+    p = make_product(api, stock=100)
+    carts = [make_cart(api, [(p["id"], 1)]) for _ in range(4)]
+    holder = subprocess.Popen(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
+                               "--skip-column-names", "--unbuffered", os.environ["DB_NAME"], "-e",
+                               f"SELECT CONNECTION_ID(); BEGIN; SELECT 'locked' FROM products WHERE id = {p['id']} FOR UPDATE; DO SLEEP(120);"],
+                              env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]}, stdout=subprocess.PIPE, text=True)
+    session = holder.stdout.readline().strip()
+    s = Server(env={"DB_POOL_SIZE": "2"})
+    threads = []
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200)
+        # Two checkouts take both workers and wait for the lock; two more queue behind them.
+        for cart in carts:
+            threads.append(threading.Thread(target=requests.post, args=(s.url + "/api/v1/orders",),
+                                            kwargs={"json": order_body(cart), "timeout": 60}))
+            threads[-1].start()
+        time.sleep(1)
+        for _ in range(3):
+            start = time.time()
+            r = requests.get(s.url + "/readyz", timeout=3)
+            assert r.status_code == 200 and time.time() - start < 1, (r.status_code, time.time() - start)
+            time.sleep(1)
+    finally:
+        mariadb(f"KILL {session}")
+        holder.wait()
+        for t in threads:
+            t.join(30)
+        s.stop()
+
+
 def test_database_outage_gives_503_and_recovers_by_itself():
     proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
     s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1"})
