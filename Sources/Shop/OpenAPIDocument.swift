@@ -52,7 +52,7 @@ paths:
     get:
       tags: [probes]
       operationId: readiness
-      summary: Readiness; the database answers and the schema is current.
+      summary: Readiness; the database answered the last check (once a second, on a connection of its own) and the schema is current.
       responses:
         '200':
           description: Ready.
@@ -60,7 +60,7 @@ paths:
             application/json:
               schema: {$ref: '#/components/schemas/Readiness'}
         '503':
-          description: Not ready (database, schema) or draining after SIGTERM.
+          description: Not ready (database, schema, or no check answered in the last 5 s) or draining after SIGTERM.
           headers:
             Retry-After: {$ref: '#/components/headers/RetryAfter'}
           content:
@@ -488,7 +488,7 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     Unavailable:
-      description: The database is unreachable or overloaded, or the server is saturated.
+      description: The database is unreachable, overloaded or refusing the work for now (say, a refused login or a schema not yet migrated), or the server is saturated.
       headers:
         Retry-After: {$ref: '#/components/headers/RetryAfter'}
       content:
