@@ -83,13 +83,16 @@ public final class WorkerPool: @unchecked Sendable {
             stopping = true
             lock.broadcast()
         }
+        // Idle workers need a moment to wake and exit, even once the deadline has
+        // passed; without it they would be counted as stuck.
+        let end = max(deadline, SystemCall.monotonicSeconds() + 0.1)
         var left = 0
         for thread in threads {
-            guard deadline.isFinite else {
+            guard end.isFinite else {
                 pthread_join(thread, nil)
                 continue
             }
-            if clinux_join_thread(thread, deadline - SystemCall.monotonicSeconds()) != 0 { left += 1 }
+            if clinux_join_thread(thread, end - SystemCall.monotonicSeconds()) != 0 { left += 1 }
         }
         threads.removeAll()
         return left

@@ -126,6 +126,20 @@ def test_sigterm_exits_zero_and_closes_idle_connections():
     s.stop()
 
 
+def test_a_shutdown_deadline_cut_by_a_slow_client_blames_no_handler():
+    s = Server(env={"SHUTDOWN_TIMEOUT_SECONDS": "1", "DB_POOL_SIZE": "64"})
+    with s.connect() as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")  # a head that never ends
+        time.sleep(0.2)
+        s.process.send_signal(signal.SIGTERM)
+        assert s.process.wait(timeout=10) == 0
+        assert conn.closed_by_peer()
+    out = s.output()[0]
+    assert "shutdown deadline reached with 1 connections open" in out
+    # No handler was running: idle workers are not reported as stuck.
+    assert "still running" not in out, out
+
+
 def test_bad_setting_is_one_line_and_exit_2():
     for env, needle in [({"PORT": "http"}, "PORT"), ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
                         ({"SHUTDOWN_TIMEOUT_SECONDS": "-1"}, "SHUTDOWN_TIMEOUT_SECONDS"),
