@@ -48,7 +48,8 @@ final class Connection {
 
     // MARK: - Reading
 
-    func onReadable() {
+    /// `peerHungUp`: epoll reported the peer's FIN (or a reset) with this wake-up.
+    func onReadable(peerHungUp: Bool = false) {
         if lingering {
             discardInput()
             return
@@ -62,8 +63,9 @@ final class Connection {
             let n = input.read(from: fd)
             if n > 0 {
                 sawBytes = true
-                // A short read drained the socket; edge-triggered epoll reports the next arrival.
-                if n < free { break }
+                // A short read drained the socket; edge-triggered epoll reports the next
+                // arrival. A FIN that came with these bytes is not another arrival: read on to it.
+                if n < free && !peerHungUp { break }
             } else if n == 0 {
                 peerClosed = true
             } else {

@@ -109,8 +109,9 @@ final class EventLoop: @unchecked Sendable {
                 } else if fd == listenFD {
                     acceptConnections()
                 } else if let connection = connections[fd] {
-                    if flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
-                        connection.onReadable()
+                    let hungUp = flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+                    if hungUp || flags & EPOLLIN.rawValue != 0 {
+                        connection.onReadable(peerHungUp: hungUp)
                     }
                     if flags & EPOLLOUT.rawValue != 0 && !connection.closed {
                         connection.flush()

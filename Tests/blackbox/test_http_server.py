@@ -126,6 +126,51 @@ def test_sigterm_exits_zero_and_closes_idle_connections():
     s.stop()
 
 
+def wait_until_stopped(pid):
+    """SIGSTOP takes effect asynchronously: wait until every thread is stopped."""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        states = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        if all(state in "tT" for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop")
+
+
+def test_a_client_that_hangs_up_right_after_sending_is_noticed(server):
+    # On a busy server a request's last bytes and the client's FIN arrive before
+    # one wake-up; the server must still see the end of input rather than keep
+    # the connection until its idle (60 s) or body (30 s) deadline, or hold a
+    # shutdown for as long. SIGSTOP makes "busy" certain.
+    request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    partial_body = (b"PUT /api/v1/carts/x/items/1 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100\r\n\r\n{\"quan")
+
+    def send_while_stopped(conn, data):
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            wait_until_stopped(server.process.pid)
+            conn.sendall(data)
+            conn.sock.shutdown(socket.SHUT_WR)
+            time.sleep(0.2)
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+
+    for last, answers in [(request, 1), (partial_body, 0)]:
+        for known in (True, False):  # on a connection the server is already watching, or one not yet accepted
+            with server.connect(timeout=3) as conn:
+                if known:
+                    conn.sendall(request)
+                    assert conn.read_response()[0] == 200
+                send_while_stopped(conn, last)
+                for _ in range(answers):
+                    assert conn.read_response()[0] == 200
+                assert conn.closed_by_peer()  # a socket timeout here: the server missed the FIN
+
+
 def test_a_shutdown_deadline_cut_by_a_slow_client_blames_no_handler():
     s = Server(env={"SHUTDOWN_TIMEOUT_SECONDS": "1", "DB_POOL_SIZE": "64"})
     with s.connect() as conn:
