@@ -21,6 +21,9 @@ final class Connection {
     private var closeAfterWrite = false
     /// The peer shut its sending side (read returned 0).
     private var peerClosed = false
+    /// Reading stopped at `readCap` with bytes perhaps left in the socket, which
+    /// edge-triggered epoll will not report again: read on once input is consumed.
+    private var readPaused = false
     /// The response that ends the connection is out; draining what the client still sends.
     private var lingering = false
     private(set) var closed = false
@@ -50,15 +53,26 @@ final class Connection {
 
     /// `peerHungUp`: epoll reported the peer's FIN (or a reset) with this wake-up.
     func onReadable(peerHungUp: Bool = false) {
-        if lingering {
-            discardInput()
-            return
-        }
-        // Bound what one connection may buffer: a head and one body, plus room for pipelined heads.
-        let cap = parser.limits.maxHeaderBytes + parser.limits.maxTargetBytes + parser.limits.maxBodyBytes + 64 * 1024
+        repeat {
+            if lingering {
+                discardInput()
+                return
+            }
+            guard readAvailable(peerHungUp: peerHungUp) else { return }
+            process()
+        } while readPaused && !busy && !closed && input.count < readCap
+    }
+
+    /// Reads what the socket holds, up to `readCap`; false if a read error closed the connection.
+    private func readAvailable(peerHungUp: Bool) -> Bool {
         let wasIdle = isIdle
         var sawBytes = false
-        while !peerClosed && input.count < cap {
+        readPaused = false
+        while !peerClosed {
+            guard input.count < readCap else {
+                readPaused = true
+                break
+            }
             let free = input.capacity - input.count
             let n = input.read(from: fd)
             if n > 0 {
@@ -72,14 +86,19 @@ final class Connection {
                 if errno == EAGAIN || errno == EWOULDBLOCK { break }
                 if errno == EINTR { continue }
                 close()
-                return
+                return false
             }
         }
         if sawBytes {
             if wasIdle { headStartedAt = loop.now }
             lastProgressAt = loop.now
         }
-        process()
+        return true
+    }
+
+    /// What one connection may buffer: a head and one body, plus room for pipelined heads.
+    private var readCap: Int {
+        parser.limits.maxHeaderBytes + parser.limits.maxTargetBytes + parser.limits.maxBodyBytes + 64 * 1024
     }
 
     private func discardInput() {
@@ -201,6 +220,7 @@ final class Connection {
         complete(completion.request, completion.response, route: completion.request.route,
                  keepAlive: completion.keepAlive && !loop.server.isDraining, isHead: completion.request.method == .HEAD)
         process()
+        if readPaused && !busy && !closed { onReadable() }
     }
 
     private func complete(_ request: HTTPRequest, _ response: HTTPResponse, route: String, keepAlive: Bool, isHead: Bool) {

@@ -257,6 +257,22 @@ def test_body_framing_errors(api):
 
 # --- checkout and orders -------------------------------------------------------
 
+def test_pipelined_line_writes_past_the_read_buffer_are_all_answered(api):
+    # Three 700 KB bodies in one write. The server buffers about one body, so
+    # once a worker has answered the first it must read on by itself: the rest
+    # is already in its socket, and edge-triggered epoll will not say so again.
+    cart = make_cart(api)
+    product = make_product(api)
+    body = json.dumps({"quantity": 1, "padding": "x" * 700_000}).encode()
+    request = (f"PUT /api/v1/carts/{cart}/items/{product['id']} HTTP/1.1\r\nHost: t\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    with api.connect(timeout=5) as s:
+        writer = threading.Thread(target=s.sendall, args=(request * 3,))
+        writer.start()
+        assert [s.read_response()[0] for _ in range(3)] == [200, 200, 200]
+        writer.join(5)
+
+
 def test_checkout_snapshots_prices_and_takes_stock(api):
     p = make_product(api, priceCents=2000, stock=5)
     cart = make_cart(api, [(p["id"], 2)])
