@@ -224,7 +224,8 @@ final class Connection {
     }
 
     private func complete(_ request: HTTPRequest, _ response: HTTPResponse, route: String, keepAlive: Bool, isHead: Bool) {
-        let keep = keepAlive && !peerClosed
+        // Requests the client sent before its FIN are still answered; the last one says close.
+        let keep = keepAlive && !(peerClosed && input.isEmpty)
         write(response, requestID: request.requestID, keepAlive: keep, isHead: isHead, http10: request.minorVersion == 0)
         loop.server.finished(
             method: request.method.rawValue, route: route, target: request.target, status: response.status.code,
