@@ -115,9 +115,19 @@ final class Connection {
 
     // MARK: - Requests
 
-    /// Parses and dispatches buffered requests until one must wait for a handler or more bytes.
+    /// Answers a client may leave unread before no more of its requests are taken
+    /// up: a client that pipelines requests and never reads cannot grow memory.
+    static let maxUnsentBytes = 256 * 1024
+
+    /// Parses and dispatches buffered requests until one must wait for a handler,
+    /// for more bytes, or for the client to read what it was sent.
     func process() {
         while !busy && !closeAfterWrite && !closed {
+            if output.count - outputStart >= Connection.maxUnsentBytes {
+                flush()
+                // Still not taken: wait for EPOLLOUT (onWritable).
+                if closed || output.count - outputStart >= Connection.maxUnsentBytes { break }
+            }
             let result: (consumed: Int, request: HTTPRequest?)
             do {
                 result = try parser.parse(input.unconsumed)
@@ -289,6 +299,14 @@ final class Connection {
             output.append(contentsOf: utf8)
         } else {
             for byte in utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { output.append(byte) }
+        }
+    }
+
+    /// EPOLLOUT: writes on; once the client has read enough, takes up the requests held back.
+    func onWritable() {
+        flush()
+        if !closed && !busy && output.count - outputStart < Connection.maxUnsentBytes && (readPaused || !input.isEmpty) {
+            onReadable()
         }
     }
 

@@ -114,7 +114,7 @@ final class EventLoop: @unchecked Sendable {
                         connection.onReadable(peerHungUp: hungUp)
                     }
                     if flags & EPOLLOUT.rawValue != 0 && !connection.closed {
-                        connection.flush()
+                        connection.onWritable()
                     }
                 }
             }

@@ -54,6 +54,25 @@ def test_pipelined_requests_in_one_write(server):
         assert [a[1]["x-request-id"] for a in answers] == ["a", "b", "c"]
 
 
+def test_a_client_that_pipelines_without_reading_cannot_grow_memory(server):
+    # 4,000 requests for the 29 KB spec in one write: 116 MB of answers. The
+    # server must hold back once the client stops reading, then answer them all.
+    def resident_mb():
+        with open(f"/proc/{server.process.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    spec = requests.get(server.url + "/api/v1/openapi.yaml")
+    assert spec.status_code == 200 and len(spec.content) > 10_000
+    before = resident_mb()
+    with server.connect(timeout=10) as conn:
+        conn.sendall(b"GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n" * 4000)
+        time.sleep(1.5)
+        grown = resident_mb() - before
+        assert grown < 40, f"the server buffered {grown:.0f} MB of answers nobody read"
+        answers = [conn.read_response() for _ in range(4000)]
+        assert all(status == 200 and body == spec.content for status, _, body in answers)
+
+
 def test_request_sent_one_byte_at_a_time(server):
     with server.connect() as s:
         s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
