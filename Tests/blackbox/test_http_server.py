@@ -188,7 +188,10 @@ def test_a_client_that_hangs_up_right_after_sending_is_noticed(server):
                 send_while_stopped(conn, last)
                 responses = [conn.read_response() for _ in range(answers)]
                 assert [r[0] for r in responses] == [200] * answers
-                assert not responses or responses[-1][1].get("connection") == "close"
+                if known and responses:
+                    # Seen with the bytes, the FIN makes the last answer say so. (A connection
+                    # accepted with its bytes and FIN waiting may find the FIN one wake-up later.)
+                    assert responses[-1][1].get("connection") == "close"
                 assert conn.closed_by_peer()  # a socket timeout here: the server missed the FIN
 
 
