@@ -8,12 +8,14 @@ import Synchronization
 /// other replicas can take up to `ttl` to show.
 final class CatalogCache: Sendable {
     let ttl: Double
-    let maxEntries: Int
-    private let state = Mutex<(generation: Int, entries: [String: (expires: Double, body: [UInt8])])>((0, [:]))
+    /// What keys and bodies may hold in all. Bounded in bytes, not entries: every
+    /// distinct query string is a key, and anyone may send them.
+    let maxBytes: Int
+    private let state = Mutex<(generation: Int, bytes: Int, entries: [String: (expires: Double, body: [UInt8])])>((0, 0, [:]))
 
-    init(ttl: Double = 1.0, maxEntries: Int = 10_000) {
+    init(ttl: Double = 1.0, maxBytes: Int = 32 << 20) {
         self.ttl = ttl
-        self.maxEntries = maxEntries
+        self.maxBytes = maxBytes
     }
 
     /// The cached body for `key`, or `load()`'s, stored for the next `ttl` seconds.
@@ -22,14 +24,31 @@ final class CatalogCache: Sendable {
         let (hit, generation) = lookUp(key, now)
         if let hit { return hit }
         let body = try load()
+        let cost = CatalogCache.cost(key, body)
+        guard cost <= maxBytes / 4 else { return body }
         state.withLock { s in
             // A write during the load makes what was loaded suspect: do not keep it.
             guard s.generation == generation else { return }
-            if s.entries.count >= maxEntries { s.entries.removeAll(keepingCapacity: true) }
+            if let old = s.entries.removeValue(forKey: key) { s.bytes -= CatalogCache.cost(key, old.body) }
+            if s.bytes + cost > maxBytes {
+                // Drop what has expired; if that is not enough, start afresh.
+                s.entries = s.entries.filter { $0.value.expires > now }
+                s.bytes = s.entries.reduce(0) { $0 + CatalogCache.cost($1.key, $1.value.body) }
+                if s.bytes + cost > maxBytes {
+                    s.entries.removeAll()
+                    s.bytes = 0
+                }
+            }
             s.entries[key] = (now + ttl, body)
+            s.bytes += cost
         }
         return body
     }
+
+    /// Bytes held now (keys, bodies and a little for each entry).
+    var bytesHeld: Int { state.withLock { $0.bytes } }
+
+    private static func cost(_ key: String, _ body: [UInt8]) -> Int { key.utf8.count + body.count + 64 }
 
     /// The cached body for `key` if it is still fresh; never loads (never blocks long).
     func fresh(_ key: String) -> [UInt8]? { lookUp(key, MySQLConnection.monotonicNow()).body }
@@ -46,6 +65,7 @@ final class CatalogCache: Sendable {
         state.withLock { s in
             s.generation += 1
             s.entries.removeAll(keepingCapacity: true)
+            s.bytes = 0
         }
     }
 }
