@@ -122,11 +122,16 @@ final class Connection {
     /// Parses and dispatches buffered requests until one must wait for a handler,
     /// for more bytes, or for the client to read what it was sent.
     func process() {
+        var heldBack = false
         while !busy && !closeAfterWrite && !closed {
             if output.count - outputStart >= Connection.maxUnsentBytes {
                 flush()
+                if closed { return }
                 // Still not taken: wait for EPOLLOUT (onWritable).
-                if closed || output.count - outputStart >= Connection.maxUnsentBytes { break }
+                if output.count - outputStart >= Connection.maxUnsentBytes {
+                    heldBack = true
+                    break
+                }
             }
             let result: (consumed: Int, request: HTTPRequest?)
             do {
@@ -148,7 +153,7 @@ final class Connection {
             if !input.isEmpty { headStartedAt = loop.now }
         }
         input.shrinkIfIdle()
-        if peerClosed && !busy && !closeAfterWrite {
+        if peerClosed && !busy && !closeAfterWrite && !heldBack {
             // Nothing more will arrive: finish what was answered and close.
             closeAfterWrite = true
             if parser.inProgress && outputStart == output.count {

@@ -71,6 +71,14 @@ def test_a_client_that_pipelines_without_reading_cannot_grow_memory(server):
         assert grown < 40, f"the server buffered {grown:.0f} MB of answers nobody read"
         answers = [conn.read_response() for _ in range(4000)]
         assert all(status == 200 and body == spec.content for status, _, body in answers)
+    # A client that says it is done sending (FIN) while answers are held back still gets them all.
+    with server.connect(timeout=10) as conn:
+        conn.sendall(b"GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n" * 1000)
+        conn.sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)
+        answers = [conn.read_response() for _ in range(1000)]
+        assert all(status == 200 and body == spec.content for status, _, body in answers)
+        assert conn.closed_by_peer()
 
 
 def test_request_sent_one_byte_at_a_time(server):
