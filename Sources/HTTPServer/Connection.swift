@@ -24,6 +24,8 @@ final class Connection {
     /// Reading stopped at `readCap` with bytes perhaps left in the socket, which
     /// edge-triggered epoll will not report again: read on once input is consumed.
     private var readPaused = false
+    /// Requests wait in `input` until the client reads the answers it was sent.
+    private var heldBack = false
     /// The response that ends the connection is out; draining what the client still sends.
     private var lingering = false
     private(set) var closed = false
@@ -122,7 +124,7 @@ final class Connection {
     /// Parses and dispatches buffered requests until one must wait for a handler,
     /// for more bytes, or for the client to read what it was sent.
     func process() {
-        var heldBack = false
+        heldBack = false
         while !busy && !closeAfterWrite && !closed {
             if output.count - outputStart >= Connection.maxUnsentBytes {
                 flush()
@@ -310,9 +312,7 @@ final class Connection {
     /// EPOLLOUT: writes on; once the client has read enough, takes up the requests held back.
     func onWritable() {
         flush()
-        if !closed && !busy && output.count - outputStart < Connection.maxUnsentBytes && (readPaused || !input.isEmpty) {
-            onReadable()
-        }
+        if heldBack && !closed && output.count - outputStart < Connection.maxUnsentBytes { onReadable() }
     }
 
     /// Writes what is pending; on EAGAIN waits for EPOLLOUT (edge-triggered, registered once).
