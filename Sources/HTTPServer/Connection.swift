@@ -21,6 +21,8 @@ final class Connection {
     private var closeAfterWrite = false
     /// The peer shut its sending side (read returned 0).
     private var peerClosed = false
+    /// epoll reported the peer's FIN (or a reset): reads go on to the end of input.
+    private var hangUpReported = false
     /// Reading stopped at `readCap` with bytes perhaps left in the socket, which
     /// edge-triggered epoll will not report again: read on once input is consumed.
     private var readPaused = false
@@ -55,18 +57,19 @@ final class Connection {
 
     /// `peerHungUp`: epoll reported the peer's FIN (or a reset) with this wake-up.
     func onReadable(peerHungUp: Bool = false) {
+        if peerHungUp { hangUpReported = true }
         repeat {
             if lingering {
                 discardInput()
                 return
             }
-            guard readAvailable(peerHungUp: peerHungUp) else { return }
+            guard readAvailable() else { return }
             process()
         } while readPaused && !busy && !closed && input.count < readCap
     }
 
     /// Reads what the socket holds, up to `readCap`; false if a read error closed the connection.
-    private func readAvailable(peerHungUp: Bool) -> Bool {
+    private func readAvailable() -> Bool {
         let wasIdle = isIdle
         var sawBytes = false
         readPaused = false
@@ -81,7 +84,7 @@ final class Connection {
                 sawBytes = true
                 // A short read drained the socket; edge-triggered epoll reports the next
                 // arrival. A FIN that came with these bytes is not another arrival: read on to it.
-                if n < free && !peerHungUp { break }
+                if n < free && !hangUpReported { break }
             } else if n == 0 {
                 peerClosed = true
             } else {

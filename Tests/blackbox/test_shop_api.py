@@ -2,6 +2,7 @@
 import concurrent.futures
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -267,10 +268,15 @@ def test_pipelined_line_writes_past_the_read_buffer_are_all_answered(api):
     request = (f"PUT /api/v1/carts/{cart}/items/{product['id']} HTTP/1.1\r\nHost: t\r\n"
                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
     with api.connect(timeout=5) as s:
-        writer = threading.Thread(target=s.sendall, args=(request * 3,))
+        def send_all_then_finish():
+            s.sendall(request * 3)
+            s.sock.shutdown(socket.SHUT_WR)
+        writer = threading.Thread(target=send_all_then_finish)
         writer.start()
         assert [s.read_response()[0] for _ in range(3)] == [200, 200, 200]
         writer.join(5)
+        # The FIN came while reading was paused at the cap: it must not be missed either.
+        assert s.closed_by_peer()
 
 
 def test_checkout_snapshots_prices_and_takes_stock(api):
