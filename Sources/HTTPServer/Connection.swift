@@ -78,13 +78,12 @@ final class Connection {
                 readPaused = true
                 break
             }
-            let free = input.capacity - input.count
-            let n = input.read(from: fd)
+            let (n, offered) = input.read(from: fd)
             if n > 0 {
                 sawBytes = true
                 // A short read drained the socket; edge-triggered epoll reports the next
                 // arrival. A FIN that came with these bytes is not another arrival: read on to it.
-                if n < free && !hangUpReported { break }
+                if n < offered && !hangUpReported { break }
             } else if n == 0 {
                 peerClosed = true
             } else {

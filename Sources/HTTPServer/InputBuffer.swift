@@ -28,8 +28,9 @@ final class InputBuffer {
     }
 
     /// Reads once from `fd` into free space, making at least `minimumFree` bytes room first.
-    /// Returns what read(2) returned.
-    func read(from fd: Int32, minimumFree: Int = 4096) -> Int {
+    /// Returns what read(2) returned and how much room it was offered: a read
+    /// that filled the room says nothing about whether more is waiting.
+    func read(from fd: Int32, minimumFree: Int = 4096) -> (count: Int, offered: Int) {
         if capacity - end < minimumFree {
             if start > 0 {
                 memmove(storage, storage + start, end - start)
@@ -45,9 +46,10 @@ final class InputBuffer {
                 capacity = newCapacity
             }
         }
-        let n = Glibc.read(fd, storage + end, capacity - end)
+        let offered = capacity - end
+        let n = Glibc.read(fd, storage + end, offered)
         if n > 0 { end += n }
-        return n
+        return (n, offered)
     }
 
     /// Gives back a large buffer once it is empty, so idle connections stay small.

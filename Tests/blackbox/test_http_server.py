@@ -203,6 +203,27 @@ def test_a_client_that_hangs_up_right_after_sending_is_noticed(server):
                 assert conn.closed_by_peer()  # a socket timeout here: the server missed the FIN
 
 
+def test_a_read_that_fills_the_buffer_tail_is_not_taken_for_the_end_of_input(server):
+    # The first burst grows the server's input buffer and leaves a request head
+    # cut short behind consumed bytes; the rest then arrives at once (the server
+    # stopped meanwhile), more than the buffer's tail holds. The server must read
+    # on rather than take the full tail for a drained socket and wait forever.
+    first = b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 8000\r\n\r\n" + b"a" * 8000
+    second = b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 20000\r\n\r\n" + b"b" * 20000
+    with server.connect(timeout=3) as conn:
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(first + second[:10])
+        assert conn.read_response()[0] == 405
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            wait_until_stopped(server.process.pid)
+            conn.sendall(second[10:])
+            time.sleep(0.2)
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert conn.read_response()[0] == 405  # a socket timeout here: the rest was never read
+
+
 def test_a_shutdown_deadline_cut_by_a_slow_client_blames_no_handler():
     s = Server(env={"SHUTDOWN_TIMEOUT_SECONDS": "1", "DB_POOL_SIZE": "64"})
     with s.connect() as conn:
