@@ -1,9 +1,11 @@
 """The storefront binary's HTTP behaviour, seen from outside over real sockets."""
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import requests
@@ -222,6 +224,60 @@ def test_a_read_that_fills_the_buffer_tail_is_not_taken_for_the_end_of_input(ser
         finally:
             server.process.send_signal(signal.SIGCONT)
         assert conn.read_response()[0] == 405  # a socket timeout here: the rest was never read
+
+
+def test_any_pipelined_stream_gets_every_answer_in_order_then_the_close(server):
+    # Random requests (inline and on workers, bodies by length and chunked, HEAD)
+    # cut into random segments with random pauses, then a FIN: one answer per
+    # request, in order, then the close. Fixed seeds, so a failure replays.
+    def make(rnd, i):
+        rid = b"r%d" % i
+        kind = rnd.randrange(6)
+        if kind == 0:
+            return rid, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\n\r\n" % rid, 200
+        if kind == 1:
+            return rid, b"HEAD /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\n\r\n" % rid, 200
+        if kind == 2:
+            body = b"x" * rnd.choice([0, 10, 5000, 300_000])
+            return rid, b"POST /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\nContent-Length: %d\r\n\r\n" % (rid, len(body)) + body, 405
+        if kind == 3:
+            chunks = b"".join(b"%x\r\n%s\r\n" % (n, b"y" * n) for n in (rnd.randrange(1, 2000) for _ in range(rnd.randrange(5))))
+            return rid, b"POST /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\nTransfer-Encoding: chunked\r\n\r\n" % rid + chunks + b"0\r\n\r\n", 405
+        if kind == 4:
+            return rid, b"GET /nope HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\n\r\n" % rid, 404
+        return rid, b"GET /api/v1/products?limit=%d HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\n\r\n" % (rnd.randrange(1, 100), rid), 200
+
+    for seed in range(40):
+        rnd = random.Random(seed)
+        requests_ = [make(rnd, i) for i in range(rnd.randrange(1, 30))]
+        stream = b"".join(r[1] for r in requests_)
+        with server.connect(timeout=5) as conn:
+            def send():
+                pos = 0
+                while pos < len(stream):
+                    n = rnd.choice([1, 7, 100, 4096, 65536, 1 << 20])
+                    conn.sendall(stream[pos:pos + n])
+                    pos += n
+                    if rnd.random() < 0.05:
+                        time.sleep(rnd.random() * 0.02)
+                conn.sock.shutdown(socket.SHUT_WR)
+            writer = threading.Thread(target=send)
+            writer.start()
+            answers = []
+            for rid, request, _ in requests_:
+                if request.startswith(b"HEAD"):
+                    while b"\r\n\r\n" not in conn.buffer:
+                        conn._fill()
+                    head, _, conn.buffer = conn.buffer.partition(b"\r\n\r\n")
+                    status, headers = int(head.split(b" ")[1]), dict(
+                        line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:])
+                    answers.append((status, headers[b"x-request-id"]))
+                else:
+                    status, headers, _ = conn.read_response()
+                    answers.append((status, headers["x-request-id"].encode()))
+            assert answers == [(status, rid) for rid, _, status in requests_], f"seed {seed}"
+            assert conn.closed_by_peer(), f"seed {seed}"
+            writer.join(5)
 
 
 def test_a_shutdown_deadline_cut_by_a_slow_client_blames_no_handler():
