@@ -227,12 +227,13 @@ def test_a_read_that_fills_the_buffer_tail_is_not_taken_for_the_end_of_input(ser
 
 
 def test_any_pipelined_stream_gets_every_answer_in_order_then_the_close(server):
-    # Random requests (inline and on workers, bodies by length and chunked, HEAD)
-    # cut into random segments with random pauses, then a FIN: one answer per
-    # request, in order, then the close. Fixed seeds, so a failure replays.
+    # Random requests (inline and on workers, bodies by length and chunked, HEAD,
+    # 29 KB answers) cut into random segments with random pauses, then a FIN,
+    # read at once or late: one answer per request, in order, then the close.
+    # Fixed seeds, so a failure replays.
     def make(rnd, i):
         rid = b"r%d" % i
-        kind = rnd.randrange(6)
+        kind = rnd.randrange(7)
         if kind == 0:
             return rid, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\n\r\n" % rid, 200
         if kind == 1:
@@ -245,13 +246,18 @@ def test_any_pipelined_stream_gets_every_answer_in_order_then_the_close(server):
             return rid, b"POST /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\nTransfer-Encoding: chunked\r\n\r\n" % rid + chunks + b"0\r\n\r\n", 405
         if kind == 4:
             return rid, b"GET /nope HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\n\r\n" % rid, 404
+        if kind == 5:
+            return rid, b"GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\n\r\n" % rid, 200
         return rid, b"GET /api/v1/products?limit=%d HTTP/1.1\r\nHost: t\r\nX-Request-Id: %s\r\n\r\n" % (rnd.randrange(1, 100), rid), 200
 
     for seed in range(40):
         rnd = random.Random(seed)
         requests_ = [make(rnd, i) for i in range(rnd.randrange(1, 30))]
         stream = b"".join(r[1] for r in requests_)
+        late = rnd.random() < 0.3
         with server.connect(timeout=5) as conn:
+            if late:
+                conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
             def send():
                 pos = 0
                 while pos < len(stream):
@@ -263,6 +269,8 @@ def test_any_pipelined_stream_gets_every_answer_in_order_then_the_close(server):
                 conn.sock.shutdown(socket.SHUT_WR)
             writer = threading.Thread(target=send)
             writer.start()
+            if late:
+                time.sleep(0.2)  # with a small window, late enough for writes to block
             answers = []
             for rid, request, _ in requests_:
                 if request.startswith(b"HEAD"):
