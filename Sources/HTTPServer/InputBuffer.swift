@@ -6,7 +6,7 @@ import Glibc
 /// storage is compacted or grown only when the tail runs short.
 final class InputBuffer {
     private var storage: UnsafeMutablePointer<UInt8>
-    private(set) var capacity: Int
+    private var capacity: Int
     private var start = 0
     private var end = 0
 
