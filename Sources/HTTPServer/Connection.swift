@@ -243,6 +243,8 @@ final class Connection {
     }
 
     private func complete(_ request: HTTPRequest, _ response: HTTPResponse, route: String, keepAlive: Bool, isHead: Bool) {
+        var response = response
+        loop.server.addHeaders?(request, &response)
         // Requests the client sent before its FIN are still answered; the last one says close.
         let keep = keepAlive && !(peerClosed && input.isEmpty)
         write(response, requestID: request.requestID, keepAlive: keep, isHead: isHead, http10: request.minorVersion == 0)

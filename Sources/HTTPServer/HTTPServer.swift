@@ -13,6 +13,9 @@ public final class HTTPServer: @unchecked Sendable {
     let pool: WorkerPool
     /// Called on an event loop after each response is queued; keep it cheap.
     public let onResponse: (@Sendable (Exchange) -> Void)?
+    /// Called on an event loop with every answer to a parsed request before it is
+    /// written: the handlers' and the server's own (404, 405, a busy 503). Keep it cheap.
+    public let addHeaders: (@Sendable (HTTPRequest, inout HTTPResponse) -> Void)?
     public let logger: @Sendable (LogLevel, String) -> Void
 
     private let listenFD: Int32
@@ -31,11 +34,13 @@ public final class HTTPServer: @unchecked Sendable {
     public init(
         configuration: Configuration, router: Router, workerHooks: WorkerPool.ThreadHooks = WorkerPool.ThreadHooks(),
         onResponse: (@Sendable (Exchange) -> Void)? = nil,
+        addHeaders: (@Sendable (HTTPRequest, inout HTTPResponse) -> Void)? = nil,
         logger: @escaping @Sendable (LogLevel, String) -> Void = HTTPServer.standardErrorLogger
     ) throws(SystemCallError) {
         self.configuration = configuration
         self.router = router
         self.onResponse = onResponse
+        self.addHeaders = addHeaders
         self.logger = logger
         // A peer that goes away mid-write must cost an EPIPE, not the process.
         signal(SIGPIPE, SIG_IGN)

@@ -69,9 +69,7 @@ public final class ShopAPI: Sendable {
             patterns[pattern, default: []].append(.GET)
             let fromCache: @Sendable (HTTPRequest) -> HTTPResponse? = { [self] request in
                 guard let key = try? key(request), let body = cache.fresh(key) else { return nil }
-                var response = ShopAPI.jsonBody(body)
-                addCORS(request, &response)
-                return response
+                return ShopAPI.jsonBody(body)
             }
             router.add(.GET, pattern, .blockingUnless(fromCache)) { [self] request in
                 respond(request) { ShopAPI.jsonBody(try cache.body(try key(request)) { try load(request).serialized() }) }
@@ -174,26 +172,23 @@ public final class ShopAPI: Sendable {
 
     // MARK: - Cross-cutting
 
-    /// Runs a handler; maps database errors to 503/500, adds CORS headers.
+    /// Runs a handler; maps database errors to 503/500.
     private func respond(_ request: HTTPRequest, _ body: () throws -> HTTPResponse) -> HTTPResponse {
-        var response: HTTPResponse
         do {
-            response = try body()
+            return try body()
         } catch let error as HTTPError {
-            response = error.response
+            return error.response
         } catch let error as MySQLError {
             if error.kind == .other {
                 log(.error, "database error on \(request.method.rawValue) \(request.route): \(error)")
             } else {
                 logUnavailable(request, error)
             }
-            response = Problems.database(error).response
+            return Problems.database(error).response
         } catch {
             log(.error, "unexpected error on \(request.method.rawValue) \(request.route): \(error)")
-            response = HTTPError(.internalServerError, "The server failed to handle this request; the request id is in the X-Request-Id header.").response
+            return HTTPError(.internalServerError, "The server failed to handle this request; the request id is in the X-Request-Id header.").response
         }
-        addCORS(request, &response)
-        return response
     }
 
     /// An outage answers every request 503; the log says why once every 10 s, not
@@ -213,24 +208,30 @@ public final class ShopAPI: Sendable {
             + (since > 0 ? " (\(since) more 503s for the database since the last such line)" : ""))
     }
 
-    private func allowedOrigin(_ request: HTTPRequest) -> String? {
-        guard !options.corsAllowedOrigins.isEmpty, let origin = request.headers["origin"] else { return nil }
-        if options.corsAllowedOrigins.contains("*") { return "*" }
-        return options.corsAllowedOrigins.contains(origin) ? origin : nil
+    /// The CORS headers for every answer, for the server to add (nil when no origin
+    /// is allowed): errors from routing and a busy server included, so that a page
+    /// on an allowed origin can read each problem document rather than see a
+    /// network error.
+    public static func corsHeaders(allowing origins: [String]) -> (@Sendable (HTTPRequest, inout HTTPResponse) -> Void)? {
+        guard !origins.isEmpty else { return nil }
+        return { request, response in
+            response.headers.add("Vary", "Origin")
+            guard let origin = allowedOrigin(origins, request) else { return }
+            response.headers.set("Access-Control-Allow-Origin", origin)
+            response.headers.set("Access-Control-Expose-Headers", "Location, X-Request-Id, Retry-After, Idempotent-Replayed")
+        }
     }
 
-    private func addCORS(_ request: HTTPRequest, _ response: inout HTTPResponse) {
-        guard !options.corsAllowedOrigins.isEmpty else { return }
-        response.headers.add("Vary", "Origin")
-        guard let origin = allowedOrigin(request) else { return }
-        response.headers.set("Access-Control-Allow-Origin", origin)
-        response.headers.set("Access-Control-Expose-Headers", "Location, X-Request-Id, Retry-After, Idempotent-Replayed")
+    private static func allowedOrigin(_ origins: [String], _ request: HTTPRequest) -> String? {
+        guard !origins.isEmpty, let origin = request.headers["origin"] else { return nil }
+        if origins.contains("*") { return "*" }
+        return origins.contains(origin) ? origin : nil
     }
 
+    /// A preflight's answer; the origin's own headers come from `corsHeaders`.
     private func preflight(_ request: HTTPRequest, allow: [String]) -> HTTPResponse {
         var response = HTTPResponse(status: .noContent, headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
-        addCORS(request, &response)
-        if allowedOrigin(request) != nil {
+        if ShopAPI.allowedOrigin(options.corsAllowedOrigins, request) != nil {
             response.headers.set("Access-Control-Allow-Methods", allow.joined(separator: ", "))
             response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id")
             response.headers.set("Access-Control-Max-Age", "600")

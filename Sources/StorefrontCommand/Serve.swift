@@ -49,6 +49,7 @@ enum Serve {
                     metrics.observe(exchange)
                     if accessLog { logger.access(exchange) }
                 },
+                addHeaders: ShopAPI.corsHeaders(allowing: settings.corsAllowedOrigins),
                 logger: logger.serverLogger)
         } catch {
             logger.log(.error, "cannot listen on \(settings.host):\(settings.port): \(error)")

@@ -93,7 +93,8 @@ final class TestServer: @unchecked Sendable {
     private var thread: pthread_t?
     var port: Int { server.port }
 
-    init(configure: (inout HTTPServer.Configuration) -> Void = { _ in }) throws {
+    init(configure: (inout HTTPServer.Configuration) -> Void = { _ in },
+         addHeaders: (@Sendable (HTTPRequest, inout HTTPResponse) -> Void)? = nil) throws {
         var configuration = HTTPServer.Configuration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -117,7 +118,7 @@ final class TestServer: @unchecked Sendable {
             .json(["from": "worker"])
         }
         router.get("/items/{id}") { request in .json(["id": .string(request.pathParameters["id"])]) }
-        server = try HTTPServer(configuration: configuration, router: router, logger: { _, _ in })
+        server = try HTTPServer(configuration: configuration, router: router, addHeaders: addHeaders, logger: { _, _ in })
         let server = self.server
         thread = startThread(name: "test-server") { server.run() }
     }

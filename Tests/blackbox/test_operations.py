@@ -493,5 +493,11 @@ def test_cors_only_for_configured_origins(api):
             "Origin": "https://admin.example", "Access-Control-Request-Method": "PUT"})
         assert pre.status_code == 204 and "PUT" in pre.headers["Access-Control-Allow-Methods"]
         assert "Content-Type" in pre.headers["Access-Control-Allow-Headers"]
+        # Errors too, from routing as from handlers: a page on the origin can read the problem.
+        for method, path, status in [("GET", "/api/v1/nowhere", 404), ("DELETE", "/api/v1/carts", 405),
+                                     ("GET", "/api/v1/orders", 401), ("GET", "/api/v1/products/0", 404)]:
+            r = requests.request(method, s.url + path, headers={"Origin": "http://shop.example"})
+            assert r.status_code == status and r.headers.get("Access-Control-Allow-Origin") == "http://shop.example", (method, path)
+            assert "X-Request-Id" in r.headers["Access-Control-Expose-Headers"] and "Origin" in r.headers["Vary"]
     finally:
         s.stop()
