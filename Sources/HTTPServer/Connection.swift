@@ -258,6 +258,8 @@ final class Connection {
 
     private func write(_ response: HTTPResponse, requestID: String, keepAlive: Bool, isHead: Bool, http10: Bool = false) {
         let status = response.status
+        // One allocation for a large answer rather than a growth step per append.
+        if output.isEmpty { output.reserveCapacity(512 + (isHead ? 0 : response.body.count)) }
         output.append(contentsOf: "HTTP/1.1 ".utf8)
         appendDecimal(status.code)
         output.append(0x20)
@@ -338,7 +340,8 @@ final class Connection {
             }
         }
         if outputStart > 0 {
-            output.removeAll(keepingCapacity: output.capacity <= 64 * 1024)
+            // An idle keep-alive connection keeps no more than a small answer's room.
+            output.removeAll(keepingCapacity: output.capacity <= 4096)
             outputStart = 0
         }
         if closeAfterWrite && !busy && !lingering { startLingering() }

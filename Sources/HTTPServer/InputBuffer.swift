@@ -7,11 +7,13 @@ import Glibc
 final class InputBuffer {
     private var storage: UnsafeMutablePointer<UInt8>
     private var capacity: Int
+    private let idleCapacity: Int
     private var start = 0
     private var end = 0
 
     init(capacity: Int = 4096) {
         self.capacity = capacity
+        idleCapacity = capacity
         storage = .allocate(capacity: capacity)
     }
 
@@ -52,11 +54,12 @@ final class InputBuffer {
         return (n, offered)
     }
 
-    /// Gives back a large buffer once it is empty, so idle connections stay small.
+    /// Gives back a grown buffer once it is empty: thousands of idle keep-alive
+    /// connections must not each keep the room their largest request needed.
     func shrinkIfIdle() {
-        guard isEmpty, capacity > 64 * 1024 else { return }
+        guard isEmpty, capacity > idleCapacity else { return }
         storage.deallocate()
-        capacity = 4096
+        capacity = idleCapacity
         storage = .allocate(capacity: capacity)
     }
 }

@@ -83,6 +83,39 @@ def test_a_client_that_pipelines_without_reading_cannot_grow_memory(server):
         assert conn.closed_by_peer()
 
 
+def test_idle_keep_alive_connections_do_not_keep_what_their_requests_needed(server):
+    # 1,000 clients each send a 40 KB body and fetch the 29 KB spec, then stay
+    # connected and quiet. Their buffers go back: they kept about 70 KB each before.
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    clients = min(1000, hard - 100)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, clients + 100), hard))
+
+    def resident_mb():
+        with open(f"/proc/{server.process.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    body = b"x" * 40_000
+    requests_ = (b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+                 + b"GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n")
+    before = resident_mb()
+    conns = []
+    try:
+        for _ in range(clients):
+            conns.append(server.connect(timeout=10))
+            conns[-1].sendall(requests_)
+        for conn in conns:
+            assert conn.read_response()[0] == 405
+            status, _, spec = conn.read_response()
+            assert status == 200 and len(spec) > 10_000
+        time.sleep(0.5)
+        grown = resident_mb() - before
+        assert grown < 0.025 * clients, f"{clients} idle connections hold {grown:.0f} MB"
+    finally:
+        for conn in conns:
+            conn.sock.close()
+
+
 def test_request_sent_one_byte_at_a_time(server):
     with server.connect() as s:
         s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
