@@ -101,10 +101,11 @@ public struct HTTPRequestParser {
 
     mutating func finish() -> HTTPRequest? {
         let done = request.take()
-        // Back to the start, keeping the field array's storage for the next request.
+        // Back to the start, keeping the field array's storage for the next request
+        // unless an unusually long head grew it (an idle connection stays small).
         var fields = self.fields
         self.fields = []
-        fields.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: fields.capacity <= 32)
         self = HTTPRequestParser(limits: limits)
         self.fields = fields
         return done
