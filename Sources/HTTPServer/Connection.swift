@@ -258,39 +258,44 @@ final class Connection {
 
     private func write(_ response: HTTPResponse, requestID: String, keepAlive: Bool, isHead: Bool, http10: Bool = false) {
         let status = response.status
+        // Built in a local and put back: every append to the stored property would
+        // pay a dynamic exclusivity check (about a tenth of a small answer's cost).
+        var out = output
+        output = []
+        defer { output = out }
         // One allocation for a large answer rather than a growth step per append.
-        if output.isEmpty { output.reserveCapacity(512 + (isHead ? 0 : response.body.count)) }
-        output.append(contentsOf: "HTTP/1.1 ".utf8)
-        appendDecimal(status.code)
-        output.append(0x20)
-        output.append(contentsOf: status.reason.utf8)
-        output.append(contentsOf: "\r\nDate: ".utf8)
-        output.append(contentsOf: loop.date.value)
+        if out.isEmpty { out.reserveCapacity(512 + (isHead ? 0 : response.body.count)) }
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        Connection.appendDecimal(status.code, to: &out)
+        out.append(0x20)
+        out.append(contentsOf: status.reason.utf8)
+        out.append(contentsOf: "\r\nDate: ".utf8)
+        out.append(contentsOf: loop.date.value)
         // RFC 9110 §8.6: no Content-Length on 1xx and 204.
         if status.code != 204 && status.code >= 200 {
-            output.append(contentsOf: "\r\nContent-Length: ".utf8)
-            appendDecimal(response.body.count)
+            out.append(contentsOf: "\r\nContent-Length: ".utf8)
+            Connection.appendDecimal(response.body.count, to: &out)
         }
         if !keepAlive {
-            output.append(contentsOf: "\r\nConnection: close".utf8)
+            out.append(contentsOf: "\r\nConnection: close".utf8)
         } else if http10 {
-            output.append(contentsOf: "\r\nConnection: keep-alive".utf8)
+            out.append(contentsOf: "\r\nConnection: keep-alive".utf8)
         }
-        output.append(contentsOf: "\r\nX-Request-Id: ".utf8)
-        output.append(contentsOf: requestID.utf8)
+        out.append(contentsOf: "\r\nX-Request-Id: ".utf8)
+        out.append(contentsOf: requestID.utf8)
         response.headers.forEachField { key, name, value in
             if key == "content-length" || key == "connection" || key == "date" || key == "x-request-id" { return }
-            output.append(contentsOf: "\r\n".utf8)
-            appendHeaderText(name)
-            output.append(contentsOf: ": ".utf8)
-            appendHeaderText(value)
+            out.append(contentsOf: "\r\n".utf8)
+            Connection.appendHeaderText(name, to: &out)
+            out.append(contentsOf: ": ".utf8)
+            Connection.appendHeaderText(value, to: &out)
         }
-        output.append(contentsOf: "\r\n\r\n".utf8)
-        if !isHead && status.code != 204 { output.append(contentsOf: response.body) }
+        out.append(contentsOf: "\r\n\r\n".utf8)
+        if !isHead && status.code != 204 { out.append(contentsOf: response.body) }
         if !keepAlive { closeAfterWrite = true }
     }
 
-    private func appendDecimal(_ value: Int) {
+    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var n = value
@@ -301,17 +306,17 @@ final class Connection {
                 n /= 10
                 count += 1
             } while n > 0
-            output.append(contentsOf: d[(20 - count)...])
+            out.append(contentsOf: d[(20 - count)...])
         }
     }
 
     /// Copies header text, dropping CR, LF and NUL so that no value can split a header.
-    private func appendHeaderText(_ text: String) {
+    private static func appendHeaderText(_ text: String, to out: inout [UInt8]) {
         let utf8 = text.utf8
         if !utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
-            output.append(contentsOf: utf8)
+            out.append(contentsOf: utf8)
         } else {
-            for byte in utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { output.append(byte) }
+            for byte in utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { out.append(byte) }
         }
     }
 
