@@ -312,11 +312,13 @@ final class Connection {
 
     /// Copies header text, dropping CR, LF and NUL so that no value can split a header.
     private static func appendHeaderText(_ text: String, to out: inout [UInt8]) {
-        let utf8 = text.utf8
-        if !utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
-            out.append(contentsOf: utf8)
-        } else {
-            for byte in utf8 where byte != 0x0D && byte != 0x0A && byte != 0 { out.append(byte) }
+        var text = text
+        text.withUTF8 { bytes in
+            if !bytes.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
+                out.append(contentsOf: bytes)
+            } else {
+                for byte in bytes where byte != 0x0D && byte != 0x0A && byte != 0 { out.append(byte) }
+            }
         }
     }
 

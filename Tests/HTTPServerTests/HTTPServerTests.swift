@@ -319,6 +319,17 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(busy?.headers["x-added"], "/slow")
     }
 
+    func testAHeaderValueCannotSplitTheHead() throws {
+        let server = try TestServer(addHeaders: { _, response in response.headers.set("X-Added", "a\r\nInjected: yes\u{0}\nb") })
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        client.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        let response = client.readResponse()
+        XCTAssertEqual(response?.headers["x-added"], "aInjected: yesb")
+        XCTAssertNil(response?.headers["injected"])
+        XCTAssertEqual(response?.body, Array(#"{"status":"ok"}"#.utf8))
+    }
+
     func testSigtermDrainsAnInFlightRequestThenStops() throws {
         let server = try TestServer()
         server.server.handleSignals()
