@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -86,7 +87,6 @@ def test_a_client_that_pipelines_without_reading_cannot_grow_memory(server):
 def test_idle_keep_alive_connections_do_not_keep_what_their_requests_needed(server):
     # 1,000 clients each send a 40 KB body and fetch the 29 KB spec, then stay
     # connected and quiet. Their buffers go back: they kept about 70 KB each before.
-    import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     clients = min(1000, hard - 100)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, clients + 100), hard))
