@@ -20,6 +20,10 @@ info:
     parameters and unknown JSON members are ignored; duplicate JSON member
     names are refused (400). A database that is unreachable or overloaded
     answers 503 with `Retry-After`.
+
+    Every answer about a cart or an order, and every admin answer, carries
+    `Cache-Control: no-store`: they hold personal data behind a capability
+    id or a token, so no browser or shared cache may keep them.
   license:
     name: MIT
     identifier: MIT

@@ -50,10 +50,14 @@ public final class ShopAPI: Sendable {
         func route(_ method: HTTPMethod, _ pattern: String, admin: Bool = false, _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) {
             patterns[pattern, default: []].append(method)
             router.add(method, pattern, .blocking) { [self] request in
-                respond(request) {
+                var response = respond(request) {
                     if admin { try requireAdmin(request) }
                     return try body(request)
                 }
+                // Carts, orders and admin answers hold personal data behind a capability
+                // or a token: no browser or shared cache may keep them.
+                response.headers.add("Cache-Control", "no-store")
+                return response
             }
         }
         let v1 = "/api/v1"

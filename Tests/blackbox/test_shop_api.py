@@ -508,6 +508,25 @@ def test_every_response_has_a_request_id_and_head_works(api):
     assert "GET" in r.headers["Allow"]
 
 
+def test_carts_orders_and_admin_answers_are_never_cached(api):
+    p = make_product(api, stock=5)
+    created = requests.post(api.url + "/api/v1/carts")
+    cart = created.json()["id"]
+    line = requests.put(f"{api.url}/api/v1/carts/{cart}/items/{p['id']}", json={"quantity": 1})
+    order = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": unique("nocache")})
+    replay = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": order.request.headers["Idempotency-Key"]})
+    oid = order.json()["id"]
+    answers = [created, line, requests.get(f"{api.url}/api/v1/carts/{cart}"), order, replay,
+               requests.get(f"{api.url}/api/v1/orders/{oid}"), requests.get(f"{api.url}/api/v1/orders/{'A' * 22}"),
+               requests.get(api.url + "/api/v1/orders", headers=ADMIN), requests.get(api.url + "/api/v1/orders"),
+               requests.patch(f"{api.url}/api/v1/products/{p['id']}", headers=ADMIN, json={"stock": 6})]
+    assert [r.status_code for r in answers] == [201, 200, 200, 201, 201, 200, 404, 200, 401, 200]
+    for r in answers:
+        assert r.headers.get("Cache-Control") == "no-store", (r.request.method, r.url, r.headers)
+    # The public catalog stays cacheable by whoever wants to.
+    assert "Cache-Control" not in requests.get(f"{api.url}/api/v1/products/{p['id']}").headers
+
+
 def test_a_cart_holds_at_most_50_products(api):
     products = [make_product(api, stock=5)["id"] for _ in range(51)]
     cart = make_cart(api, [(pid, 1) for pid in products[:50]])
