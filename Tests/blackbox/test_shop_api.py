@@ -348,6 +348,30 @@ def test_admin_status_moves(api):
     assert requests.get(api.url + "/api/v1/orders", headers=ADMIN, params={"email": email, "status": "pending"}).json()["total"] == 0
 
 
+def test_admin_order_list_pages_whole_orders_newest_first(api):
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    products = [make_product(api, stock=50)["id"] for _ in range(3)]
+    placed = []
+    for n in range(5):  # one to three lines each
+        cart = make_cart(api, [(pid, n + 1) for pid in products[: 1 + n % 3]])
+        r = requests.post(api.url + "/api/v1/orders", json=order_body(cart, email=email))
+        assert r.status_code == 201, r.text
+        placed.append(r.json()["id"])
+    requests.post(f"{api.url}/api/v1/orders/{placed[1]}/cancel")
+    listed = []
+    for offset in range(0, 6, 2):
+        page = requests.get(api.url + "/api/v1/orders", headers=ADMIN, params={"email": email, "limit": 2, "offset": offset}).json()
+        assert page["total"] == 5 and page["limit"] == 2 and page["offset"] == offset
+        listed += page["items"]
+    # Newest first, each order whole and exactly as its own URL shows it.
+    assert [o["id"] for o in listed] == placed[::-1]
+    for order in listed:
+        assert order == requests.get(f"{api.url}/api/v1/orders/{order['id']}").json()
+    assert [len(o["items"]) for o in listed] == [2, 1, 3, 2, 1]
+    cancelled = requests.get(api.url + "/api/v1/orders", headers=ADMIN, params={"email": email, "status": "cancelled"}).json()
+    assert cancelled["total"] == 1 and [o["id"] for o in cancelled["items"]] == [placed[1]]
+
+
 # --- concurrency ---------------------------------------------------------------
 
 def test_no_overselling_under_concurrent_checkouts(api):
