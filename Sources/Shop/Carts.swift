@@ -33,37 +33,40 @@ struct Carts {
 
     /// The cart with totals from current prices.
     func load(_ c: MySQLConnection, _ id: String) throws -> JSONValue {
-        guard let cart = try c.query("SELECT status, created_at, updated_at FROM carts WHERE id = ?", [.string(id)]).first else {
-            throw Problems.notFound("cart \(id)")
-        }
-        return Carts.json(id: id, status: cart[0].string ?? "", lines: try lines(c, id), createdAt: cart[1].date, updatedAt: cart[2].date)
+        guard let cart = try read(c, id) else { throw Problems.notFound("cart \(id)") }
+        return Carts.json(id: id, status: cart.status, lines: cart.lines, createdAt: cart.createdAt, updatedAt: cart.updatedAt)
     }
 
-    private func lines(_ c: MySQLConnection, _ id: String) throws -> [MySQLRow] {
-        Carts.inCartOrder(try c.query("""
-            SELECT i.product_id, p.sku, p.name, p.price_cents, i.quantity, i.added_at FROM cart_items i JOIN products p ON p.id = i.product_id
-            WHERE i.cart_id = ?
-            """, [.string(id)]), column: 0)
+    /// The cart and its lines in one statement; nil when there is no such cart.
+    /// Lines hold product_id, sku, name, price_cents, quantity, added_at.
+    private func read(_ c: MySQLConnection, _ id: String) throws
+        -> (status: String, createdAt: MySQLDateTime?, updatedAt: MySQLDateTime?, lines: [MySQLRow])? {
+        let rows = try c.query("""
+            SELECT i.product_id, p.sku, p.name, p.price_cents, i.quantity, i.added_at, c.status, c.created_at, c.updated_at
+            FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id LEFT JOIN products p ON p.id = i.product_id
+            WHERE c.id = ?
+            """, [.string(id)])
+        guard let cart = rows.first else { return nil }
+        return (cart[6].string ?? "", cart[7].date, cart[8].date, Carts.inCartOrder(rows.filter { !$0[0].isNull }))
     }
 
     /// Lines in the order they were added (then by product): sorted here rather than
     /// by the database, which would need a temporary table and a filesort for it.
-    /// `lines` hold product_id from `column` on and added_at at `column + 5`.
-    static func inCartOrder(_ lines: [MySQLRow], column: Int) -> [MySQLRow] {
+    static func inCartOrder(_ lines: [MySQLRow]) -> [MySQLRow] {
         lines.sorted { x, y in
-            if let a = x[column + 5].date, let b = y[column + 5].date, a != b { return a < b }
-            return (x[column].int ?? 0) < (y[column].int ?? 0)
+            if let a = x[5].date, let b = y[5].date, a != b { return a < b }
+            return (x[0].int ?? 0) < (y[0].int ?? 0)
         }
     }
 
-    /// `lines` hold product_id, sku, name, price_cents, quantity from column `column` on.
-    static func json(id: String, status: String, lines: [MySQLRow], column: Int = 0, createdAt: MySQLDateTime?, updatedAt: MySQLDateTime?) -> JSONValue {
+    /// `lines` as `read` gives them.
+    static func json(id: String, status: String, lines: [MySQLRow], createdAt: MySQLDateTime?, updatedAt: MySQLDateTime?) -> JSONValue {
         var items: [JSONValue] = []
         var count = 0
         var subtotal = 0
         for line in lines {
-            let (price, quantity) = (line[column + 3].int ?? 0, line[column + 4].int ?? 0)
-            items.append(Carts.lineJSON(productID: line[column].int ?? 0, sku: line[column + 1].string, name: line[column + 2].string,
+            let (price, quantity) = (line[3].int ?? 0, line[4].int ?? 0)
+            items.append(Carts.lineJSON(productID: line[0].int ?? 0, sku: line[1].string, name: line[2].string,
                                         unitPrice: price, quantity: quantity))
             count += quantity
             subtotal += price * quantity
@@ -120,16 +123,11 @@ struct Carts {
                     }
                 }
             }
-            let cart = try c.query("""
-                SELECT c.created_at, c.updated_at, i.product_id, p.sku, p.name, p.price_cents, i.quantity, i.added_at
-                FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id LEFT JOIN products p ON p.id = i.product_id
-                WHERE c.id = ?
-                """, [.string(id)])
-            let lines = Carts.inCartOrder(cart.filter { !$0[2].isNull }, column: 2)
-            guard lines.count <= Carts.maxLines else {
+            guard let cart = try read(c, id) else { throw Problems.notFound("cart \(id)") }
+            guard cart.lines.count <= Carts.maxLines else {
                 throw Problems.validation([FieldError(field: "productId", message: "a cart holds at most \(Carts.maxLines) different products")])
             }
-            return Carts.json(id: id, status: "open", lines: lines, column: 2, createdAt: cart.first?[0].date, updatedAt: cart.first?[1].date)
+            return Carts.json(id: id, status: cart.status, lines: cart.lines, createdAt: cart.createdAt, updatedAt: cart.updatedAt)
         }
     }
 }
