@@ -52,7 +52,7 @@ struct Carts {
 
     /// Lines in the order they were added (then by product): sorted here rather than
     /// by the database, which would need a temporary table and a filesort for it.
-    static func inCartOrder(_ lines: [MySQLRow]) -> [MySQLRow] {
+    private static func inCartOrder(_ lines: [MySQLRow]) -> [MySQLRow] {
         lines.sorted { x, y in
             if let a = x[5].date, let b = y[5].date, a != b { return a < b }
             return (x[0].int ?? 0) < (y[0].int ?? 0)
@@ -60,7 +60,7 @@ struct Carts {
     }
 
     /// `lines` as `read` gives them.
-    static func json(id: String, status: String, lines: [MySQLRow], createdAt: MySQLDateTime?, updatedAt: MySQLDateTime?) -> JSONValue {
+    private static func json(id: String, status: String, lines: [MySQLRow], createdAt: MySQLDateTime?, updatedAt: MySQLDateTime?) -> JSONValue {
         var items: [JSONValue] = []
         var count = 0
         var subtotal = 0

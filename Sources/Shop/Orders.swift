@@ -32,7 +32,7 @@ struct Orders {
     /// Orders with their lines in one statement, so a page of orders costs one round
     /// trip rather than two per order. `from` joins `orders o` to `order_items i` and
     /// sorts each order's rows together, by product.
-    static func fetch(_ c: MySQLConnection, from: String, _ parameters: [MySQLValue]) throws -> [JSONValue] {
+    private static func fetch(_ c: MySQLConnection, from: String, _ parameters: [MySQLValue]) throws -> [JSONValue] {
         let rows = try c.query("""
             SELECT o.id, o.status, o.customer_email, o.customer_name, o.ship_line1, o.ship_line2, o.ship_city,
                    o.ship_postal_code, o.ship_country, o.item_count, o.total_cents, o.created_at, o.updated_at,
