@@ -169,8 +169,10 @@ final class Connection {
     }
 
     private func respondToParseError(_ error: HTTPParseError) {
-        let requestID = HTTPServer.saneRequestID(parser.requestIDField) ?? loop.makeRequestID()
+        let fields = parser.headFields
+        let requestID = HTTPServer.saneRequestID(fields?.first(key: "x-request-id")) ?? loop.makeRequestID()
         var response = HTTPError(error.status, error.detail).response
+        if let fields { loop.server.addHeaders?(fields, &response) }
         if error.status == .requestTimeout || error.status == .contentTooLarge { response.headers.set("Connection", "close") }
         requestStartedAt = loop.now
         write(response, requestID: requestID, keepAlive: false, isHead: false)
@@ -244,7 +246,7 @@ final class Connection {
 
     private func complete(_ request: HTTPRequest, _ response: HTTPResponse, route: String, keepAlive: Bool, isHead: Bool) {
         var response = response
-        loop.server.addHeaders?(request, &response)
+        loop.server.addHeaders?(request.headers, &response)
         // Requests the client sent before its FIN are still answered; the last one says close.
         let keep = keepAlive && !(peerClosed && input.isEmpty)
         write(response, requestID: request.requestID, keepAlive: keep, isHead: isHead, http10: request.minorVersion == 0)

@@ -72,9 +72,9 @@ public struct HTTPRequestParser {
     public var inProgress: Bool { state != .start || pos > 0 }
     /// True once the head is read and only the body is outstanding.
     public var readingBody: Bool { request != nil }
-    /// The client's `X-Request-Id` once the head is read, so that a request refused
-    /// for its framing or body is still answered under its own id.
-    public private(set) var requestIDField: String?
+    /// The head's fields once it is read, so that a request refused for its framing
+    /// or body is still answered under its own id and with the headers every answer gets.
+    public private(set) var headFields: HTTPHeaders?
 
     public init(limits: HTTPParserLimits = HTTPParserLimits()) {
         self.limits = limits
@@ -287,7 +287,7 @@ public struct HTTPRequestParser {
         for field in fields {
             headers.append(key: HTTPRequestParser.lowercased(bytes, field.name), value: string(bytes, field.value))
         }
-        requestIDField = headers.first(key: "x-request-id")
+        headFields = headers
 
         // One pass over the fields for everything framing depends on.
         var hostCount = 0

@@ -13,9 +13,10 @@ public final class HTTPServer: @unchecked Sendable {
     let pool: WorkerPool
     /// Called on an event loop after each response is queued; keep it cheap.
     public let onResponse: (@Sendable (Exchange) -> Void)?
-    /// Called on an event loop with every answer to a parsed request before it is
-    /// written: the handlers' and the server's own (404, 405, a busy 503). Keep it cheap.
-    public let addHeaders: (@Sendable (HTTPRequest, inout HTTPResponse) -> Void)?
+    /// Called on an event loop with the request's header fields and every answer to a
+    /// request whose head was read, before it is written: the handlers' and the server's
+    /// own (404, 405, a busy 503, a refused body). Keep it cheap.
+    public let addHeaders: (@Sendable (_ requestFields: HTTPHeaders, inout HTTPResponse) -> Void)?
     public let logger: @Sendable (LogLevel, String) -> Void
 
     private let listenFD: Int32
@@ -34,7 +35,7 @@ public final class HTTPServer: @unchecked Sendable {
     public init(
         configuration: Configuration, router: Router, workerHooks: WorkerPool.ThreadHooks = WorkerPool.ThreadHooks(),
         onResponse: (@Sendable (Exchange) -> Void)? = nil,
-        addHeaders: (@Sendable (HTTPRequest, inout HTTPResponse) -> Void)? = nil,
+        addHeaders: (@Sendable (_ requestFields: HTTPHeaders, inout HTTPResponse) -> Void)? = nil,
         logger: @escaping @Sendable (LogLevel, String) -> Void = HTTPServer.standardErrorLogger
     ) throws(SystemCallError) {
         self.configuration = configuration

@@ -213,21 +213,21 @@ public final class ShopAPI: Sendable {
     }
 
     /// The CORS headers for every answer, for the server to add (nil when no origin
-    /// is allowed): errors from routing and a busy server included, so that a page
-    /// on an allowed origin can read each problem document rather than see a
-    /// network error.
-    public static func corsHeaders(allowing origins: [String]) -> (@Sendable (HTTPRequest, inout HTTPResponse) -> Void)? {
+    /// is allowed): errors from routing, a busy server and a refused body included,
+    /// so that a page on an allowed origin can read each problem document rather
+    /// than see a network error.
+    public static func corsHeaders(allowing origins: [String]) -> (@Sendable (HTTPHeaders, inout HTTPResponse) -> Void)? {
         guard !origins.isEmpty else { return nil }
-        return { request, response in
+        return { fields, response in
             response.headers.add("Vary", "Origin")
-            guard let origin = allowedOrigin(origins, request) else { return }
+            guard let origin = allowedOrigin(origins, fields) else { return }
             response.headers.set("Access-Control-Allow-Origin", origin)
             response.headers.set("Access-Control-Expose-Headers", "Location, X-Request-Id, Retry-After, Idempotent-Replayed")
         }
     }
 
-    private static func allowedOrigin(_ origins: [String], _ request: HTTPRequest) -> String? {
-        guard !origins.isEmpty, let origin = request.headers["origin"] else { return nil }
+    private static func allowedOrigin(_ origins: [String], _ fields: HTTPHeaders) -> String? {
+        guard !origins.isEmpty, let origin = fields["origin"] else { return nil }
         if origins.contains("*") { return "*" }
         return origins.contains(origin) ? origin : nil
     }
@@ -235,7 +235,7 @@ public final class ShopAPI: Sendable {
     /// A preflight's answer; the origin's own headers come from `corsHeaders`.
     private func preflight(_ request: HTTPRequest, allow: [String]) -> HTTPResponse {
         var response = HTTPResponse(status: .noContent, headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
-        if ShopAPI.allowedOrigin(options.corsAllowedOrigins, request) != nil {
+        if ShopAPI.allowedOrigin(options.corsAllowedOrigins, request.headers) != nil {
             response.headers.set("Access-Control-Allow-Methods", allow.joined(separator: ", "))
             response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id")
             response.headers.set("Access-Control-Max-Age", "600")

@@ -294,29 +294,39 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(statuses[2]?.headers["retry-after"], "1")
     }
 
-    func testAddedHeadersReachEveryAnswerToARequest() throws {
+    func testAddedHeadersReachEveryAnswerToARequestWhoseHeadWasRead() throws {
         let server = try TestServer(configure: {
             $0.workerThreads = 1
             $0.workerQueueCapacity = 1
-        }, addHeaders: { request, response in response.headers.set("X-Added", request.target) })
+        }, addHeaders: { fields, response in response.headers.set("X-Added", fields["x-probe"] ?? "none") })
         defer { server.stop() }
         let client = try TestClient(port: server.port)
         for (request, status) in [("GET /healthz", 200), ("GET /nowhere", 404), ("DELETE /healthz", 405), ("GET /cached?hit", 200),
                                   ("GET /items/7", 200)] {
-            client.send("\(request) HTTP/1.1\r\nHost: t\r\n\r\n")
+            client.send("\(request) HTTP/1.1\r\nHost: t\r\nX-Probe: \(request)\r\n\r\n")
             let response = client.readResponse()
             XCTAssertEqual(response?.status, status, request)
-            XCTAssertEqual(response?.headers["x-added"], String(request.split(separator: " ")[1]), request)
+            XCTAssertEqual(response?.headers["x-added"], request, request)
         }
         // The server's own 503 when no worker can take the request.
         let clients = try (0..<3).map { _ in try TestClient(port: server.port) }
-        for client in clients {
-            client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        for (n, client) in clients.enumerated() {
+            client.send("GET /slow HTTP/1.1\r\nHost: t\r\nX-Probe: slow \(n)\r\n\r\n")
             usleep(50_000)
         }
         let busy = clients.map { $0.readResponse() }[2]
         XCTAssertEqual(busy?.status, 503)
-        XCTAssertEqual(busy?.headers["x-added"], "/slow")
+        XCTAssertEqual(busy?.headers["x-added"], "slow 2")
+        // Refused after the head was read (the body), and before (the request line).
+        for (request, status, added) in [("POST /healthz HTTP/1.1\r\nHost: t\r\nX-Probe: big\r\nContent-Length: 99999999\r\n\r\n", 413, "big"),
+                                         ("POST /healthz HTTP/1.1\r\nHost: t\r\nX-Probe: te\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "te"),
+                                         ("GET /a#b HTTP/1.1\r\nHost: t\r\nX-Probe: fragment\r\n\r\n", 400, nil)] {
+            let client = try TestClient(port: server.port)
+            client.send(request)
+            let response = client.readResponse()
+            XCTAssertEqual(response?.status, status, request)
+            XCTAssertEqual(response?.headers["x-added"], added, request)
+        }
     }
 
     func testAHeaderValueCannotSplitTheHead() throws {

@@ -94,7 +94,7 @@ final class TestServer: @unchecked Sendable {
     var port: Int { server.port }
 
     init(configure: (inout HTTPServer.Configuration) -> Void = { _ in },
-         addHeaders: (@Sendable (HTTPRequest, inout HTTPResponse) -> Void)? = nil) throws {
+         addHeaders: (@Sendable (HTTPHeaders, inout HTTPResponse) -> Void)? = nil) throws {
         var configuration = HTTPServer.Configuration()
         configuration.host = "127.0.0.1"
         configuration.port = 0

@@ -499,5 +499,14 @@ def test_cors_only_for_configured_origins(api):
             r = requests.request(method, s.url + path, headers={"Origin": "http://shop.example"})
             assert r.status_code == status and r.headers.get("Access-Control-Allow-Origin") == "http://shop.example", (method, path)
             assert "X-Request-Id" in r.headers["Access-Control-Expose-Headers"] and "Origin" in r.headers["Vary"]
+        # And a body refused once the head was read: too large, or framed in a way the server does not take.
+        for extra, status in [("Content-Length: 2000000\r\n", 413), ("Transfer-Encoding: gzip\r\n", 400)]:
+            with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+                sock.sendall(f"PUT /api/v1/carts/abc/items/1 HTTP/1.1\r\nHost: x\r\nOrigin: http://shop.example\r\n{extra}\r\n".encode())
+                answer = b""
+                while chunk := sock.recv(65536):  # the server closes after these
+                    answer += chunk
+            head = answer.split(b"\r\n\r\n")[0].decode()
+            assert head.startswith(f"HTTP/1.1 {status} ") and "Access-Control-Allow-Origin: http://shop.example" in head, head
     finally:
         s.stop()
