@@ -12,8 +12,8 @@ public enum HandlerKind: Sendable {
 public typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
 
 /// Method + path routing over a trie of path segments. `{name}` matches one
-/// segment and hands it to the handler percent-decoded. A GET route answers
-/// HEAD too; a path with no such method gets 405 with `Allow`.
+/// non-empty segment and hands it to the handler percent-decoded. A GET route
+/// answers HEAD too; a path with no such method gets 405 with `Allow`.
 public struct Router: Sendable {
     public struct Route: Sendable {
         public let pattern: String
@@ -74,7 +74,12 @@ public struct Router: Sendable {
         while start < utf8.endIndex {
             let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
             defer { start = end < utf8.endIndex ? utf8.index(after: end) : end }
-            if start == end { continue }
+            if start == end {
+                // Only the leading slash may open an empty segment: `//a`, `/a//b` and
+                // `/a/` name no resource, so each resource has exactly one path.
+                if start != utf8.startIndex { return .notFound }
+                continue
+            }
             // Decoded before matching, so that `%70roducts` is `products` (RFC 3986 6.2.2.2)
             // for literal segments as it is for parameters.
             let raw = path[start..<end]
@@ -90,7 +95,7 @@ public struct Router: Sendable {
                 return .notFound
             }
         }
-        if node.routes.isEmpty { return .notFound }
+        if node.routes.isEmpty || (utf8.count > 1 && utf8.last == UInt8(ascii: "/")) { return .notFound }
         if let route = node.routes[method] ?? (method == .HEAD ? node.routes[.GET] : nil) {
             return .found(route, parameters: parameters)
         }

@@ -28,6 +28,13 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(match(.GET, "/api%2Fv1/products"), "404", "an encoded slash does not split a segment")
     }
 
+    func testEmptySegmentsNameNoResource() {
+        for path in ["/api/v1/products/", "//api/v1/products", "/api//v1/products", "/api/v1/products//1", "/api/v1/products/1/", "/"] {
+            XCTAssertEqual(match(.GET, path), "404", path)
+        }
+        XCTAssertEqual(match(.GET, "/api/v1/products/1"), "/api/v1/products/{id} id=1")
+    }
+
     func testMalformedEscapeIsNoMatchAtAll() {
         XCTAssertEqual(match(.GET, "/api/v1/products/%ZZ"), "malformed")
         XCTAssertEqual(match(.GET, "/api/v1/pro%2"), "malformed")
