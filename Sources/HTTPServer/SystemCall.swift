@@ -1,11 +1,20 @@
 import CLinux
 import Glibc
 
-/// A failed system call, with the name of the call and what errno said.
+/// A failed system call, with the name of the call and why, in words.
 public struct SystemCallError: Error, CustomStringConvertible, Sendable {
     public let call: String
-    public let errno: Int32
-    public var description: String { "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
+    public let reason: String
+    public var description: String { "\(call) failed: \(reason)" }
+
+    init(call: String, errno: Int32) {
+        self.init(call: call, reason: "\(String(cString: strerror(errno))) (errno \(errno))")
+    }
+
+    init(call: String, reason: String) {
+        self.call = call
+        self.reason = reason
+    }
 }
 
 enum SystemCall {
@@ -47,7 +56,8 @@ enum SystemCall {
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &list)
         guard rc == 0, let info = list else {
-            throw SystemCallError(call: "getaddrinfo(\(host))", errno: rc == EAI_SYSTEM ? errno : EINVAL)
+            if rc == EAI_SYSTEM { throw SystemCallError(call: "getaddrinfo(\(host))", errno: errno) }
+            throw SystemCallError(call: "getaddrinfo(\(host))", reason: String(cString: gai_strerror(rc)))
         }
         defer { freeaddrinfo(list) }
         let fd = try check("socket") { socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }

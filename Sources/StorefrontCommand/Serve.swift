@@ -10,22 +10,6 @@ enum Serve {
         let metrics = Metrics()
         let pool = settings.makePool { metrics.observePoolWait($0) }
 
-        // A database that is not up yet must not stop the server: readiness reports
-        // it, and housekeeping retries the migrations until they succeed.
-        let migrate: @Sendable () throws -> Void = {
-            let applied = try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
-            if !applied.isEmpty { logger.log(.info, "applied migrations \(applied.map(String.init).joined(separator: ", "))") }
-        }
-        var pendingMigration: (@Sendable () throws -> Void)?
-        if settings.migrateOnStart {
-            do {
-                try migrate()
-            } catch {
-                logger.log(.warning, "could not migrate at start-up (\(error)); retrying in the background, /readyz stays 503 until the schema is current")
-                pendingMigration = migrate
-            }
-        }
-
         var configuration = HTTPServer.Configuration()
         configuration.host = settings.host
         configuration.port = settings.port
@@ -52,9 +36,28 @@ enum Serve {
                 addHeaders: ShopAPI.corsHeaders(allowing: settings.corsAllowedOrigins),
                 logger: logger.serverLogger)
         } catch {
-            logger.log(.error, "cannot listen on \(settings.host):\(settings.port): \(error)")
-            return 1
+            // Before anything touches the database: an address this machine does not
+            // have, or a port that is taken, is a setting to fix, like a malformed one.
+            printError("storefront: HOST=\(settings.host) PORT=\(settings.port) cannot be listened on: \(error)")
+            return 2
         }
+
+        // A database that is not up yet must not stop the server: readiness reports
+        // it, and housekeeping retries the migrations until they succeed.
+        let migrate: @Sendable () throws -> Void = {
+            let applied = try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+            if !applied.isEmpty { logger.log(.info, "applied migrations \(applied.map(String.init).joined(separator: ", "))") }
+        }
+        var pendingMigration: (@Sendable () throws -> Void)?
+        if settings.migrateOnStart {
+            do {
+                try migrate()
+            } catch {
+                logger.log(.warning, "could not migrate at start-up (\(error)); retrying in the background, /readyz stays 503 until the schema is current")
+                pendingMigration = migrate
+            }
+        }
+
 
         var options = ShopAPI.Options()
         options.adminToken = settings.adminToken

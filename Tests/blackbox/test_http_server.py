@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import BIN, Server, free_port
@@ -347,6 +348,25 @@ def test_bad_setting_is_one_line_and_exit_2():
         assert p.returncode == 2, env
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], p.stderr
+
+
+def test_an_address_that_cannot_be_listened_on_is_one_line_and_exit_2_before_the_database_is_touched():
+    with socket.socket() as taken, socket.socket() as database:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        database.bind(("127.0.0.1", 0))
+        database.listen(1)
+        database.setblocking(False)
+        port, db_port = taken.getsockname()[1], database.getsockname()[1]
+        for env, needle in [({"HOST": "127.0.0.1", "PORT": str(port)}, "Address already in use"),
+                            ({"HOST": "192.0.2.1", "PORT": "8080"}, "Cannot assign requested address")]:
+            env.update({"DB_HOST": "127.0.0.1", "DB_PORT": str(db_port)})
+            p = subprocess.run([BIN, "serve"], env=env, capture_output=True, text=True, timeout=10)
+            assert p.returncode == 2, (env, p.stdout, p.stderr)
+            lines = p.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"HOST={env['HOST']} PORT={env['PORT']}" in lines[0] and needle in lines[0], p.stderr
+            with pytest.raises(BlockingIOError):
+                database.accept()  # no migration was tried on the way to the error
 
 
 def test_an_unknown_argument_stops_the_command():
