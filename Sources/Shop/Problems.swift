@@ -46,7 +46,10 @@ enum Problems {
 /// A request's query parameters, each name at most once; malformed escapes and
 /// repeated names are 400s (a repeat would leave it unclear which one counts).
 func uniqueQueryItems(_ request: HTTPRequest) throws(HTTPError) -> [(name: String, value: String)] {
-    guard let items = request.queryItems() else { throw Problems.badParameter("(query)", "has a malformed percent-escape") }
+    guard let items = request.queryItems() else {
+        throw HTTPError(.badRequest, "The query string has a malformed percent-escape: % must start %XX (two hex digits), and the decoded text must be UTF-8.",
+                        type: "/problems/invalid-parameter", title: "Invalid query parameter")
+    }
     var seen = Set<String>()
     for (name, _) in items where !seen.insert(name).inserted {
         throw Problems.badParameter(name, "is given more than once")

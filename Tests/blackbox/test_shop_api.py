@@ -89,11 +89,15 @@ def test_text_search_is_case_insensitive_and_literal(api):
 def test_bad_query_parameters_are_400(api):
     for query in ["limit=0", "limit=101", "limit=abc", "offset=-1", "sort=cheapest", "minPrice=-5",
                   "limit=1&limit=2", "maxPrice=1e3"]:
-        problem(requests.get(f"{api.url}/api/v1/products?{query}"), 400)
-    # requests would re-encode a bad escape, so send this one raw.
-    with api.connect() as conn:
-        conn.sendall(b"GET /api/v1/products?q=%zz HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert conn.read_response()[0] == 400
+        body = problem(requests.get(f"{api.url}/api/v1/products?{query}"), 400)
+        name = query.split("=")[0]
+        assert body["errors"] == [{"field": name, "message": body["errors"][0]["message"]}] and name in body["detail"], body
+    # requests would re-encode a bad escape, so send these raw.
+    for query in [b"q=%zz", b"q=%e9", b"category=%4"]:
+        with api.connect() as conn:
+            conn.sendall(b"GET /api/v1/products?" + query + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, headers, body = conn.read_response()
+            assert status == 400 and "percent-escape" in json.loads(body)["detail"], body
 
 
 def test_listing_shows_only_active_products(api):
