@@ -212,6 +212,26 @@ public final class ShopAPI: Sendable {
             + (since > 0 ? " (\(since) more 503s for the database since the last such line)" : ""))
     }
 
+    /// The request target as logs may show it. Cart and order ids are capabilities
+    /// (whoever reads one from a log can see the customer's address or cancel the
+    /// order) and an email is personal data, so a path segment shaped like an id or
+    /// following `carts` or `orders`, and the value of an `email` parameter, are
+    /// masked, whether a route matched or not.
+    public static func loggableTarget(_ target: String) -> String {
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        var segments = parts[0].split(separator: "/", omittingEmptySubsequences: false)
+        for i in segments.indices where !segments[i].isEmpty {
+            let follows = i > 0 && (segments[i - 1] == "carts" || segments[i - 1] == "orders")
+            if follows || Identifier.isWellFormed(String(segments[i])) { segments[i] = "***" }
+        }
+        var masked = segments.joined(separator: "/")
+        if parts.count == 2 {
+            masked += "?" + parts[1].split(separator: "&", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix("email=") ? "email=***" : String($0) }.joined(separator: "&")
+        }
+        return masked
+    }
+
     /// The CORS headers for every answer, for the server to add (nil when no origin
     /// is allowed): errors from routing, a busy server and a refused body included,
     /// so that a page on an allowed origin can read each problem document rather

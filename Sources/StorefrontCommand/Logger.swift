@@ -115,10 +115,11 @@ final class Logger: Sendable {
         }
     }
 
-    func access(_ exchange: HTTPServer.Exchange) {
+    /// One line per request; `path` is the target with what logs must not hold masked.
+    func access(_ exchange: HTTPServer.Exchange, path: String) {
         guard enabled(.info) else { return }
         log(.info, "request", [
-            ("method", .string(exchange.method)), ("route", .string(exchange.route)), ("path", .string(exchange.target)),
+            ("method", .string(exchange.method)), ("route", .string(exchange.route)), ("path", .string(path)),
             ("status", .int(exchange.status)), ("durationMs", .double((exchange.durationSeconds * 1e5).rounded() / 100)),
             ("bytes", .int(exchange.bodyBytes)), ("remote", .string(exchange.remoteAddress)), ("requestId", .string(exchange.requestID)),
         ])

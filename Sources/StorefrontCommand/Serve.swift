@@ -31,7 +31,7 @@ enum Serve {
                 workerHooks: WorkerPool.ThreadHooks(start: MySQLLibrary.threadStart, end: MySQLLibrary.threadEnd),
                 onResponse: { exchange in
                     metrics.observe(exchange)
-                    if accessLog { logger.access(exchange) }
+                    if accessLog { logger.access(exchange, path: ShopAPI.loggableTarget(exchange.target)) }
                 },
                 addHeaders: ShopAPI.corsHeaders(allowing: settings.corsAllowedOrigins),
                 logger: logger.serverLogger)

@@ -140,6 +140,23 @@ final class ShopRulesTests: XCTestCase {
         XCTAssertFalse(ShopAPI.constantTimeEquals([], Array("secret-token".utf8)))
     }
 
+    func testLogsShowNoCapabilityNorEmail() {
+        let masked = [
+            ("/api/v1/carts/6KLCKE2aMcbGIF75CdK1Og", "/api/v1/carts/***"),
+            ("/api/v1/carts/6KLCKE2aMcbGIF75CdK1Og/items/19", "/api/v1/carts/***/items/19"),
+            ("/api/v1/orders/pQSodRzYl5J6LD8WtjgYng/cancel", "/api/v1/orders/***/cancel"),
+            ("/api/v1/cart/6KLCKE2aMcbGIF75CdK1Og/items/3", "/api/v1/cart/***/items/3"),
+            ("/api/v1/carts/6KLCKE2aMcbGIF75CdK1O", "/api/v1/carts/***"),
+            ("http://shop.example/api/v1/orders/abc?x=1", "http://shop.example/api/v1/orders/***?x=1"),
+            ("/api/v1/orders?status=paid&email=ada%40example.com&limit=5", "/api/v1/orders?status=paid&email=***&limit=5"),
+            ("/api/v1/orders?email=ada@example.com", "/api/v1/orders?email=***"),
+        ]
+        for (target, logged) in masked { XCTAssertEqual(ShopAPI.loggableTarget(target), logged, target) }
+        for target in ["/api/v1/products/7", "/api/v1/products?q=carts&category=orders", "/api/v1/orders", "/api/v1/carts", "/healthz"] {
+            XCTAssertEqual(ShopAPI.loggableTarget(target), target)
+        }
+    }
+
     func testListQueryParsing() throws {
         func list(_ query: String) throws -> Catalog.ListQuery { try Catalog.listQuery(request("", query: query)) }
         let q = try list("category=shoes&q=%20wool%2B&minPrice=100&maxPrice=200&sort=-price&limit=5&offset=10&other=1")

@@ -25,15 +25,21 @@ FRONTEND = os.path.join(ROOT, "frontend")
 SHOTS = os.path.join(ROOT, "tmp", "screenshots")
 
 
+class Web(str):
+    """The shop's base URL; `access_log` is where nginx writes its access log."""
+    access_log = ""
+
+
 @pytest.fixture(scope="module")
 def web(api):
     """nginx serving frontend/ and proxying /api/ to the test backend."""
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="storefront-nginx-")
     env = dict(os.environ, PORT=str(port), BACKEND_URL=f"http://127.0.0.1:{api.port}", STATIC_ROOT=FRONTEND, NGINX_TMP=tmp)
-    log = open(os.path.join(tmp, "nginx.log"), "wb")
-    process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
+    url = Web(f"http://127.0.0.1:{port}")
+    url.access_log = os.path.join(tmp, "access.log")
+    process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env,
+                               stdout=open(url.access_log, "wb"), stderr=open(os.path.join(tmp, "error.log"), "wb"))
     for _ in range(100):
         try:
             requests.get(url + "/healthz", timeout=0.5)
@@ -253,6 +259,26 @@ def test_nginx_config_and_headers(api, web):
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
     assert requests.get(web + "/metrics").status_code == 404
     assert requests.get(web + "/readyz").status_code == 404
+
+
+def test_nginx_access_log_masks_cart_and_order_ids_and_emails(api, web):
+    # As in the backend's log: an id grants access to a cart or an order, an email is personal data.
+    product = make_product(api, stock=5)
+    cart = requests.post(web + "/api/v1/carts").json()["id"]
+    assert requests.put(f"{web}/api/v1/carts/{cart}/items/{product['id']}", json={"quantity": 1}).status_code == 200
+    email = f"nginx-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"cartId": cart, "customer": {"email": email, "name": "Ada"},
+            "shippingAddress": {"line1": "1 Row", "city": "London", "postalCode": "N1", "country": "GB"}}
+    order = requests.post(web + "/api/v1/orders", json=body).json()["id"]
+    assert requests.post(f"{web}/api/v1/orders/{order}/cancel").status_code == 200
+    assert requests.get(web + "/api/v1/orders", params={"email": email}, headers=ADMIN).json()["total"] == 1
+    time.sleep(0.2)
+    with open(web.access_log) as f:
+        log = f.read()
+    for secret in (cart, order, email):
+        assert secret not in log
+    for path in (f"/api/v1/carts/***/items/{product['id']}", "/api/v1/orders/***/cancel", "/api/v1/orders?email=***"):
+        assert f'"path":"{path}"' in log, log[-2000:]
 
 
 def test_product_images_from_another_host_load_and_broken_ones_show_the_placeholder(api, web, browser):

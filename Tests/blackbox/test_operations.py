@@ -479,6 +479,28 @@ def test_secrets_stay_out_of_logs_and_errors():
         assert ADMIN_TOKEN not in text
 
 
+def test_access_log_masks_cart_and_order_ids_and_emails():
+    # Whoever holds a cart or order id can read the customer's address or cancel
+    # the order, so the ids are as secret as a token; an email is personal data.
+    s = Server(env={"ADMIN_TOKEN": ADMIN_TOKEN, "LOG_LEVEL": "info"})
+    try:
+        email = f"log-{uuid.uuid4().hex[:8]}@example.com"
+        product = make_product(s, stock=5)
+        cart = make_cart(s, [(product["id"], 1)])
+        order = requests.post(s.url + "/api/v1/orders", json=order_body(cart, email=email)).json()
+        assert requests.get(f"{s.url}/api/v1/orders/{order['id']}").status_code == 200
+        assert requests.post(f"{s.url}/api/v1/orders/{order['id']}/cancel").status_code == 200
+        assert requests.get(f"{s.url}/api/v1/orders", params={"email": email}, headers=ADMIN).json()["total"] == 1
+        assert requests.get(f"{s.url}/api/v1/cart/{cart}").status_code == 404  # a typo still hides the id
+    finally:
+        out, err = s.stop()
+    paths = [json.loads(line)["path"] for line in out.splitlines() if '"message":"request"' in line]
+    assert {"/api/v1/carts/***/items/%d" % product["id"], "/api/v1/orders/***/cancel", "/api/v1/orders?email=***"} <= set(paths), paths
+    for text in (out, err):
+        for secret in (cart, order["id"], email):
+            assert secret not in text
+
+
 def test_cors_only_for_configured_origins(api):
     assert "Access-Control-Allow-Origin" not in requests.get(api.url + "/api/v1/categories", headers={"Origin": "http://evil.example"}).headers
     s = Server(env={"CORS_ALLOWED_ORIGINS": "http://shop.example, https://admin.example"})
