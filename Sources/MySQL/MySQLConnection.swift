@@ -21,13 +21,14 @@ public final class MySQLConnection: @unchecked Sendable {
 
     /// The session settings every connection starts with: strict SQL (so bad
     /// values fail instead of being coerced, and zero dates are refused), UTC,
-    /// and row-lock waits of at most 5 s instead of InnoDB's 50: rows here are
+    /// and row-lock waits of at most 2 s instead of InnoDB's 50: rows here are
     /// locked for milliseconds, so a longer wait means something else holds them,
-    /// and the retries of a lock-wait timeout (4 in all) still end well inside the
-    /// 30 s read timeout. The character set, utf8mb4, is chosen in the handshake.
+    /// and a request that waits holds a worker and a connection meanwhile; the
+    /// retries of a lock-wait timeout (4 attempts in all) end in about 8 s. The
+    /// character set, utf8mb4, is chosen in the handshake.
     static let sessionSetup = """
         SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
-        time_zone = '+00:00', innodb_lock_wait_timeout = 5
+        time_zone = '+00:00', innodb_lock_wait_timeout = 2
         """
 
     public init(configuration c: MySQLConfiguration) throws(MySQLError) {
