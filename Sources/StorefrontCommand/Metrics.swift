@@ -27,7 +27,8 @@ final class Metrics: Sendable {
         let status: Int
     }
 
-    private let requests = Mutex<(counts: [RequestKey: Int], durations: [String: Histogram])>(([:], [:]))
+    /// One histogram per method, route and status; its count is the request counter.
+    private let requests = Mutex<[RequestKey: Histogram]>([:])
     private let poolWait = Mutex(Histogram())
     let shop = ShopMetrics()
 
@@ -36,10 +37,7 @@ final class Metrics: Sendable {
 
     func observe(_ exchange: HTTPServer.Exchange) {
         let method = Metrics.methods.contains(exchange.method) ? exchange.method : "OTHER"
-        requests.withLock { state in
-            state.counts[RequestKey(method: method, route: exchange.route, status: exchange.status), default: 0] += 1
-            state.durations[exchange.route, default: Histogram()].observe(exchange.durationSeconds)
-        }
+        requests.withLock { $0[RequestKey(method: method, route: exchange.route, status: exchange.status), default: Histogram()].observe(exchange.durationSeconds) }
     }
 
     func observePoolWait(_ seconds: Double) { poolWait.withLock { $0.observe(seconds) } }
@@ -56,14 +54,15 @@ final class Metrics: Sendable {
             let braces = labels.isEmpty ? "" : "{\(labels)}"
             out += "\(name)_sum\(braces) \(h.sum)\n\(name)_count\(braces) \(h.count)\n"
         }
-        let (counts, durations) = requests.withLock { ($0.counts, $0.durations) }
+        let requests = self.requests.withLock { $0 }.map { key, h in
+            ("method=\"\(escape(key.method))\",route=\"\(escape(key.route))\",status=\"\(key.status)\"", h)
+        }.sorted { $0.0 < $1.0 }
 
         family("http_requests_total", "counter", "HTTP requests answered, by method, route pattern and status.")
-        for (key, value) in counts.sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
-            out += "http_requests_total{method=\"\(escape(key.method))\",route=\"\(escape(key.route))\",status=\"\(key.status)\"} \(value)\n"
-        }
-        family("http_request_duration_seconds", "histogram", "Time from a request's arrival to its response being queued, by route pattern.")
-        for (route, h) in durations.sorted(by: { $0.key < $1.key }) { histogram("http_request_duration_seconds", "route=\"\(escape(route))\"", h) }
+        for (labels, h) in requests { out += "http_requests_total{\(labels)} \(h.count)\n" }
+        family("http_request_duration_seconds", "histogram",
+               "Time from a request's arrival to its response being queued, by method, route pattern and status.")
+        for (labels, h) in requests { histogram("http_request_duration_seconds", labels, h) }
         family("http_connections_open", "gauge", "Client connections open now.")
         out += "http_connections_open \(server.connectionsOpen)\n"
         family("http_requests_in_flight", "gauge", "Requests handed to a worker and not yet answered.")

@@ -459,6 +459,11 @@ def test_metrics_parse_and_move(api):
     assert value(after, "orders_created") == value(before, "orders_created") + 1
     assert value(after, "checkout_stock_conflicts") >= value(before, "checkout_stock_conflicts") + 1
     assert value(after, "http_requests", route="/api/v1/products/{id}") >= 0
+    # Latency by route and status too (API.md), so a slow 409 is told from a fast 200.
+    refused = {"method": "PUT", "route": "/api/v1/carts/{cartId}/items/{productId}", "status": "409"}
+    timed = [s.value for s in after["http_request_duration_seconds"].samples
+             if s.name == "http_request_duration_seconds_count" and s.labels == refused]
+    assert timed == [value(after, "http_requests", **refused)] and timed[0] >= 1, timed
     routes = {s.labels.get("route") for s in after["http_requests"].samples}
     assert "/api/v1/carts/{cartId}/items/{productId}" in routes
     assert not any(r and any(ch.isdigit() for ch in r.split("/")[-1]) for r in routes), "raw paths leaked into labels"
