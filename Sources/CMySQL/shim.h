@@ -62,6 +62,15 @@ static inline int cmysql_stmt_update_max_length(MYSQL_STMT *stmt) {
 static inline int cmysql_field_is_unsigned(const MYSQL_FIELD *field) { return (field->flags & UNSIGNED_FLAG) ? 1 : 0; }
 static inline int cmysql_field_is_binary(const MYSQL_FIELD *field) { return field->charsetnr == 63 ? 1 : 0; }
 
+/// The connection's socket, for a look (never a read) at whether the server closed it.
+static inline int cmysql_socket(MYSQL *mysql) {
+#if CMYSQL_MARIADB
+    return (int)mysql_get_socket(mysql);
+#else
+    return (int)mysql->net.fd;
+#endif
+}
+
 static inline int cmysql_set_uint_option(MYSQL *mysql, enum mysql_option option, unsigned int value) {
     return mysql_options(mysql, option, &value);
 }

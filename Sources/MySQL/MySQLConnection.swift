@@ -150,6 +150,21 @@ public final class MySQLConnection: @unchecked Sendable {
     }
 
     /// True when the server answers.
+    /// Whether an idle connection is still open at the server's end, without a
+    /// round trip when it can tell: after a restart, a failover or a KILL the
+    /// server has closed the socket and its end-of-file waits there, so the pool
+    /// opens a new connection instead of failing the next request with it. Bytes
+    /// waiting instead (an error the server sent before closing, or TLS records)
+    /// are left to a ping to judge.
+    func peerLooksOpen() -> Bool {
+        var byte: UInt8 = 0
+        let n = recv(cmysql_socket(handle), &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
+        if n > 0 { return ping() }
+        isBroken = true
+        return false
+    }
+
     public func ping() -> Bool {
         if mysql_ping(handle) == 0 {
             lastUsedAt = MySQLConnection.monotonicNow()

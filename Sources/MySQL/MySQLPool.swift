@@ -4,8 +4,9 @@ import Synchronization
 
 /// A bounded pool of connections. A caller waits at most `acquireTimeout` for
 /// one (then gets `.poolExhausted`, which an API turns into 503), connections
-/// idle for a while are pinged before use, old ones are replaced before the
-/// server's `wait_timeout` would cut them, and broken ones are dropped.
+/// the server has closed are replaced before use, ones idle for a while are
+/// pinged first, old ones are replaced before the server's `wait_timeout` would
+/// cut them, and broken ones are dropped.
 public final class MySQLPool: @unchecked Sendable {
     public struct Options: Sendable {
         public var size = 10
@@ -106,7 +107,7 @@ public final class MySQLPool: @unchecked Sendable {
             return c
         }) {
             let now = MySQLConnection.monotonicNow()
-            if now - candidate.createdAt < options.maxLifetime
+            if now - candidate.createdAt < options.maxLifetime && candidate.peerLooksOpen()
                 && (now - candidate.lastUsedAt < options.pingAfterIdle || candidate.ping()) {
                 return candidate
             }

@@ -24,22 +24,32 @@ final class MySQLPoolTests: MySQLTestCase {
         XCTAssertEqual(pool.stats.inUse, 0)
     }
 
-    func testKilledConnectionIsDetectedAndReplaced() throws {
+    func testAnIdleConnectionTheServerClosedIsReplacedBeforeUse() throws {
+        // As after a restart, a failover or a KILL: the next request must not be the one to find out.
         var options = MySQLPool.Options()
         options.size = 1
         let pool = MySQLPool(configuration: configuration, options: options)
         let victimID = try pool.withConnection { $0.threadID }
-        let killer = try connect()
-        try killer.run("KILL CONNECTION \(victimID)")
+        try connect().run("KILL CONNECTION \(victimID)")
         usleep(100_000)
-        // The next use of the dead connection fails as "connection lost" and it is dropped ...
-        XCTAssertThrowsError(try pool.withConnection { try $0.query("SELECT 1") }) { error in
-            XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost, "\(error)")
-        }
-        // ... and the pool opens a fresh one.
         let (id, one) = try pool.withConnection { ($0.threadID, try $0.query("SELECT 1").first?[0].int) }
         XCTAssertEqual(one, 1)
         XCTAssertNotEqual(id, victimID)
+    }
+
+    func testAConnectionLostInUseIsDroppedNotPooled() throws {
+        var options = MySQLPool.Options()
+        options.size = 1
+        let pool = MySQLPool(configuration: configuration, options: options)
+        let victim = try pool.acquire()
+        try connect().run("KILL CONNECTION \(victim.threadID)")
+        usleep(100_000)
+        XCTAssertThrowsError(try victim.query("SELECT 1")) { error in
+            XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost, "\(error)")
+        }
+        pool.release(victim)
+        XCTAssertEqual(pool.stats.open, 0)
+        XCTAssertNotEqual(try pool.withConnection { $0.threadID }, victim.threadID)
     }
 
     func testIdleConnectionIsPingedAndReplacedTransparently() throws {

@@ -1,4 +1,5 @@
 """What a platform engineer relies on: probes, outages, draining, metrics, logs, CORS."""
+import concurrent.futures
 import json
 import os
 import random
@@ -163,6 +164,25 @@ def test_database_outage_gives_503_and_recovers_by_itself():
         proxy.restore()
         assert wait_for(lambda: requests.post(s.url + "/api/v1/carts").status_code == 201), "did not recover"
         assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200)
+    finally:
+        s.stop()
+
+
+def test_a_database_restart_between_requests_fails_none_of_the_next_ones():
+    """Every pooled connection is gone (a restart, a failover) but the database is
+    back before the next request: the pool sees the closed sockets and connects
+    anew, so no request pays for the stale connections with a 503."""
+    proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+    s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1", "DB_POOL_SIZE": "4"})
+    try:
+        def cart(_):
+            return requests.post(s.url + "/api/v1/carts", timeout=10).status_code
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(cart, range(40))) == {201}  # all four connections open and pooled
+        proxy.cut()
+        time.sleep(1.5)  # the resets go out once the proxy's pumps leave select() (1 s timeout)
+        proxy.restore()
+        assert [cart(i) for i in range(10)] == [201] * 10
     finally:
         s.stop()
 
