@@ -156,7 +156,7 @@ public final class MySQLConnection: @unchecked Sendable {
     /// opens a new connection instead of failing the next request with it. Bytes
     /// waiting instead (an error the server sent before closing, or TLS records)
     /// are left to a ping to judge.
-    func peerLooksOpen() -> Bool {
+    public func peerLooksOpen() -> Bool {
         var byte: UInt8 = 0
         let n = recv(cmysql_socket(handle), &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
         if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }

@@ -317,7 +317,7 @@ public final class ShopAPI: Sendable {
     public func checkReadiness() {
         let problem = readinessConnection.withLock { connection -> String? in
             do {
-                if connection == nil || connection!.isBroken {
+                if connection == nil || connection!.isBroken || !connection!.peerLooksOpen() {
                     connection = try MySQLConnection(configuration: pool.configuration)
                 }
                 let version = try MySQLMigrator.currentVersion(connection!)
