@@ -149,7 +149,6 @@ public final class MySQLConnection: @unchecked Sendable {
         return rows
     }
 
-    /// True when the server answers.
     /// Whether an idle connection is still open at the server's end, without a
     /// round trip when it can tell: after a restart, a failover or a KILL the
     /// server has closed the socket and its end-of-file waits there, so the pool
@@ -165,6 +164,7 @@ public final class MySQLConnection: @unchecked Sendable {
         return false
     }
 
+    /// True when the server answers.
     public func ping() -> Bool {
         if mysql_ping(handle) == 0 {
             lastUsedAt = MySQLConnection.monotonicNow()

@@ -54,15 +54,15 @@ final class Metrics: Sendable {
             let braces = labels.isEmpty ? "" : "{\(labels)}"
             out += "\(name)_sum\(braces) \(h.sum)\n\(name)_count\(braces) \(h.count)\n"
         }
-        let requests = self.requests.withLock { $0 }.map { key, h in
+        let series = requests.withLock { $0 }.map { key, h in
             ("method=\"\(escape(key.method))\",route=\"\(escape(key.route))\",status=\"\(key.status)\"", h)
         }.sorted { $0.0 < $1.0 }
 
         family("http_requests_total", "counter", "HTTP requests answered, by method, route pattern and status.")
-        for (labels, h) in requests { out += "http_requests_total{\(labels)} \(h.count)\n" }
+        for (labels, h) in series { out += "http_requests_total{\(labels)} \(h.count)\n" }
         family("http_request_duration_seconds", "histogram",
                "Time from a request's arrival to its response being queued, by method, route pattern and status.")
-        for (labels, h) in requests { histogram("http_request_duration_seconds", labels, h) }
+        for (labels, h) in series { histogram("http_request_duration_seconds", labels, h) }
         family("http_connections_open", "gauge", "Client connections open now.")
         out += "http_connections_open \(server.connectionsOpen)\n"
         family("http_requests_in_flight", "gauge", "Requests handed to a worker and not yet answered.")

@@ -58,7 +58,6 @@ enum Serve {
             }
         }
 
-
         var options = ShopAPI.Options()
         options.adminToken = settings.adminToken
         options.corsAllowedOrigins = settings.corsAllowedOrigins
