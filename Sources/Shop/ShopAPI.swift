@@ -8,8 +8,6 @@ import Synchronization
 public final class ShopAPI: Sendable {
     public struct Options: Sendable {
         public var adminToken: String?
-        /// Origins allowed to call from a browser; empty means no CORS headers at all.
-        public var corsAllowedOrigins: [String] = []
         public init() {}
     }
 
@@ -136,10 +134,11 @@ public final class ShopAPI: Sendable {
             return .json(try orders.setStatus(id, to: try Orders.status(r)))
         }
 
-        // CORS preflights, answered only for allowed origins.
+        // OPTIONS names the methods; for a CORS preflight from an allowed origin, `corsHeaders` adds the rest.
         for (pattern, methods) in patterns {
             let allow = (Set(methods.map(\.rawValue)).union(methods.contains(.GET) ? ["HEAD"] : []).union(["OPTIONS"])).sorted()
-            router.add(.OPTIONS, pattern, .inline) { [self] request in preflight(request, allow: allow) }
+            let answer = HTTPResponse(status: .noContent, headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
+            router.add(.OPTIONS, pattern, .inline) { _ in answer }
         }
     }
 
@@ -232,35 +231,25 @@ public final class ShopAPI: Sendable {
         return masked
     }
 
-    /// The CORS headers for every answer, for the server to add (nil when no origin
-    /// is allowed): errors from routing, a busy server and a refused body included,
-    /// so that a page on an allowed origin can read each problem document rather
-    /// than see a network error.
+    /// The CORS headers for every answer (nil when no origin is allowed): errors
+    /// from routing, a busy server and a refused body included, so that a page on
+    /// an allowed origin can read each problem document rather than see a network
+    /// error. A preflight (an OPTIONS answer, 204 with `Allow`, to a request that
+    /// names `Access-Control-Request-Method`) also learns the methods and headers
+    /// it may use. All of CORS is here, fed by the one setting.
     public static func corsHeaders(allowing origins: [String]) -> (@Sendable (HTTPHeaders, inout HTTPResponse) -> Void)? {
         guard !origins.isEmpty else { return nil }
         return { fields, response in
             response.headers.add("Vary", "Origin")
-            guard let origin = allowedOrigin(origins, fields) else { return }
-            response.headers.set("Access-Control-Allow-Origin", origin)
+            guard let origin = fields["origin"], origins.contains("*") || origins.contains(origin) else { return }
+            response.headers.set("Access-Control-Allow-Origin", origins.contains("*") ? "*" : origin)
             response.headers.set("Access-Control-Expose-Headers", "Location, X-Request-Id, Retry-After, Idempotent-Replayed")
+            if fields["access-control-request-method"] != nil, response.status == .noContent, let allow = response.headers["allow"] {
+                response.headers.set("Access-Control-Allow-Methods", allow)
+                response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id")
+                response.headers.set("Access-Control-Max-Age", "600")
+            }
         }
-    }
-
-    private static func allowedOrigin(_ origins: [String], _ fields: HTTPHeaders) -> String? {
-        guard !origins.isEmpty, let origin = fields["origin"] else { return nil }
-        if origins.contains("*") { return "*" }
-        return origins.contains(origin) ? origin : nil
-    }
-
-    /// A preflight's answer; the origin's own headers come from `corsHeaders`.
-    private func preflight(_ request: HTTPRequest, allow: [String]) -> HTTPResponse {
-        var response = HTTPResponse(status: .noContent, headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
-        if ShopAPI.allowedOrigin(options.corsAllowedOrigins, request.headers) != nil {
-            response.headers.set("Access-Control-Allow-Methods", allow.joined(separator: ", "))
-            response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id")
-            response.headers.set("Access-Control-Max-Age", "600")
-        }
-        return response
     }
 
     /// Bearer token, compared in constant time; 401 when missing, wrong, or none is configured.
