@@ -17,6 +17,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium_axe_python import Axe
 
 from conftest import ADMIN, free_port, make_product
 
@@ -317,6 +318,53 @@ def test_asset_stamps_are_current():
     for asset in ["app.js", "styles.css"]:
         digest = hashlib.sha256(open(os.path.join(FRONTEND, "assets", asset), "rb").read()).hexdigest()[:12]
         assert f"/assets/{asset}?v={digest}" in html, f"run frontend/stamp-assets after editing {asset}"
+
+
+def test_every_view_passes_an_accessibility_audit(api, web, browser):
+    """axe-core (WCAG 2 A/AA rules and best practices) on each view and state a
+    shopper meets, on a desktop and a phone: labels, names, contrast, landmarks."""
+    sold_out = make_product(api, name=f"Sold Out {uuid.uuid4().hex[:6]}", stock=0)
+    item = make_product(api, name=f"Audited {uuid.uuid4().hex[:6]}", stock=5)
+    order_cart = requests.post(web + "/api/v1/carts").json()["id"]
+    requests.put(f"{web}/api/v1/carts/{order_cart}/items/{item['id']}", json={"quantity": 1})
+    order = requests.post(web + "/api/v1/orders", json={
+        "cartId": order_cart, "customer": {"email": "ada@example.com", "name": "Ada"},
+        "shippingAddress": {"line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}}).json()["id"]
+    p = Page(browser, web)
+    views = [("/", "[data-testid=product-grid]"), (f"/#/product/{sold_out['id']}", "[data-testid=product]"),
+             (f"/#/product/{item['id']}", "[data-testid=add-to-cart]"), ("/#/cart", "[data-testid=cart-empty]"),
+             ("/#/orders", "[data-testid=lookup-id]"), (f"/#/order/{order}?placed=1", "[data-testid=order-confirmation]"),
+             ("/#/order/AAAAAAAAAAAAAAAAAAAAAA", "[data-testid=not-found]")]
+    problems = []
+
+    def audit(name):
+        axe = Axe(browser)
+        axe.inject()
+        for v in axe.run()["violations"]:
+            problems.append(f"{name}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}")
+
+    try:
+        for width in (1280, 390):
+            browser.set_window_size(width, 1000)
+            p.go("/")
+            browser.execute_script("localStorage.clear()")  # the cart starts empty
+            for path, ready in views:
+                p.go(path)
+                p.wait(ready)
+                audit(f"{path} at {width}px")
+            p.go(f"/#/product/{item['id']}")
+            p.wait("[data-testid=add-to-cart]").click()
+            p.wait_text("#notice", "Added")
+            p.go("/#/cart")
+            p.wait("[data-testid=cart-line]")
+            audit(f"cart with a line at {width}px")
+            p.go("/#/checkout")
+            p.wait("[data-testid=place-order]").click()  # empty form: every field shows its error
+            p.wait_text("#e-name", "required")
+            audit(f"checkout with errors at {width}px")
+    finally:
+        browser.set_window_size(1280, 1000)
+    assert not problems, "\n".join(problems)
 
 
 def test_readable_on_a_phone(api, web, browser):

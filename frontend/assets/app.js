@@ -259,7 +259,8 @@ async function cartView() {
   show(h("section", { class: "cart" },
     h("h1", {}, "Your cart"),
     h("table", {},
-      h("thead", {}, h("tr", {}, ["Product", "Price", "Quantity", "Total", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["Product", "Price", "Quantity", "Total"].map((t) => h("th", { scope: "col" }, t)),
+        h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Remove")))),
       h("tbody", {}, rows)),
     h("p", { class: "total" }, "Subtotal: ", h("strong", { "data-testid": "cart-subtotal" }, money(cart.subtotalCents))),
     h("a", { class: "button", href: "#/checkout", "data-testid": "go-checkout" }, "Check out")));
