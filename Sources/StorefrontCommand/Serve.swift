@@ -73,7 +73,8 @@ enum Serve {
         let housekeeping = Housekeeping(api: api, logger: logger, migrate: pendingMigration)
         housekeeping.start()
         server.handleSignals()
-        logger.log(.info, "listening on \(settings.host):\(server.port)", [
+        let address = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
+        logger.log(.info, "listening on \(address):\(server.port)", [
             ("eventLoops", .int(settings.eventLoops)), ("workers", .int(settings.dbPoolSize)),
             ("database", .string("\(settings.dbHost):\(settings.dbPort)/\(settings.dbName)")),
             ("admin", .bool(settings.adminToken != nil)),

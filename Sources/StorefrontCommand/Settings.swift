@@ -38,9 +38,13 @@ struct Settings {
 
     static let entries: [Entry] = [
         Entry(name: "PORT", defaultText: "8080", help: "TCP port the API listens on") { s, v in s.port = try port("PORT", v) },
-        Entry(name: "HOST", defaultText: "0.0.0.0", help: "address to listen on (:: for IPv6 and IPv4)") { s, v in
-            guard isListenAddress(v) else { throw invalid("HOST", v, "an IP address such as 0.0.0.0, 127.0.0.1 or ::, or a host name") }
-            s.host = v
+        Entry(name: "HOST", defaultText: "0.0.0.0", help: "address to listen on (:: or [::] for IPv6 and IPv4)") { s, v in
+            // "[::]" is how a URL writes an IPv6 address; the brackets are not part of the address.
+            var address = in6_addr()
+            let unbracketed = v.hasPrefix("[") && v.hasSuffix("]") ? String(v.dropFirst().dropLast()) : nil
+            let host = unbracketed.flatMap { inet_pton(AF_INET6, $0, &address) == 1 ? $0 : nil } ?? v
+            guard isListenAddress(host) else { throw invalid("HOST", v, "an IP address such as 0.0.0.0, 127.0.0.1 or ::, or a host name") }
+            s.host = host
         },
         Entry(name: "DB_HOST", defaultText: "mysql", help: "MySQL server host name or address") { s, v in
             guard !v.isEmpty else { throw invalid("DB_HOST", v, "a host name or address") }

@@ -342,12 +342,24 @@ def test_bad_setting_is_one_line_and_exit_2():
                         ({"DB_PASSWORD_FILE": "/nonexistent/secret"}, "DB_PASSWORD_FILE"), ({"DB_TLS": "on"}, "DB_TLS"),
                         ({"DB_TLS_CA": "/nonexistent/ca.pem"}, "DB_TLS_CA"),
                         ({"SHUTDOWN_DELAY_SECONDS": "30"}, "SHUTDOWN_DELAY_SECONDS"), ({"HOST": "999.1.1.1"}, "HOST"),
+                        ({"HOST": "[0.0.0.0]"}, "HOST"),
                         ({"ADMIN_TOKEN_FILE": "/"}, "ADMIN_TOKEN_FILE=/ cannot be read: Is a directory"),
                         ({"SHUTDOWN_DELAY_SECONDS": "5", "SHUTDOWN_TIMEOUT_SECONDS": "5"}, "SHUTDOWN_TIMEOUT_SECONDS=5")]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], p.stderr
+
+
+def test_host_takes_an_ipv6_address_with_or_without_the_brackets_of_a_url():
+    for host in ["::", "[::]"]:
+        s = Server(env={"HOST": host, "MIGRATE_ON_START": "false"})
+        try:
+            for address in ["127.0.0.1", "[::1]"]:  # "::" takes IPv4 too
+                assert requests.get(f"http://{address}:{s.port}/healthz", timeout=5).status_code == 200
+        finally:
+            out, _ = s.stop()
+        assert f"listening on [::]:{s.port}" in out, out
 
 
 def test_an_address_that_cannot_be_listened_on_is_one_line_and_exit_2_before_the_database_is_touched():
