@@ -1,9 +1,11 @@
 """The shop in a real browser (headless Chromium), through nginx, against the
 real backend and database. Screenshots of each step go to tmp/screenshots/."""
 import hashlib
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -232,8 +234,9 @@ def test_server_unavailable_is_shown_not_a_blank_page(browser):
     process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
-        r = requests.get(f"http://127.0.0.1:{port}/api/v1/products")
+        r = requests.get(f"http://127.0.0.1:{port}/api/v1/products", headers={"X-Request-Id": "down-1"})
         assert r.status_code == 503 and r.headers["Content-Type"] == "application/problem+json"
+        assert r.headers["X-Request-Id"] == "down-1" and r.headers["Retry-After"]
         p = Page(browser, f"http://127.0.0.1:{port}")
         p.go("/")
         p.wait_text("[data-testid=unavailable]", "unavailable")
@@ -260,6 +263,41 @@ def test_nginx_config_and_headers(api, web):
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
     assert requests.get(web + "/metrics").status_code == 404
     assert requests.get(web + "/readyz").status_code == 404
+
+
+def test_nginx_refusals_are_problem_documents_not_html(web):
+    # Requests that nginx itself turns away never reach the backend; API.md still
+    # promises a problem document, never an HTML page.
+    host, port = web.split("//")[1].split(":")
+    cases = [
+        (b"PUT /api/v1/carts/x/items/1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n", 413),
+        (b"GET /api/v1/products?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414),
+        (b"GET /api/v1/products HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (b"GET /api/v1/products HTTP/1.1\r\n\r\n", 400),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"POST /api/v1/carts HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"GET /api/v1/products HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+        (b"TRACE /api/v1/products HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 405),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405),
+    ]
+    for request, status in cases:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(request)
+            response = b""
+            while b"\r\n\r\n" not in response:
+                response += s.recv(65536)
+            head, _, body = response.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            fields = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+            while len(body) < int(fields["content-length"]):  # nginx may keep reading an unsent body
+                body += s.recv(65536)
+        assert lines[0].split(" ")[1] == str(status), (request[:40], lines[0])
+        assert fields["content-type"] == "application/problem+json" and fields.get("x-request-id"), (request[:40], head)
+        problem = json.loads(body)
+        assert problem["status"] == status and problem["type"] == "about:blank" and problem["title"] and problem["detail"], problem
+        if status == 405:
+            # The static files name what they take; an API route's methods are the backend's to say.
+            assert fields.get("allow") == (None if b"/api/" in request else "GET, HEAD"), head
 
 
 def test_nginx_access_log_masks_cart_and_order_ids_and_emails(api, web):
