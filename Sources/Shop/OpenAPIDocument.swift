@@ -524,7 +524,26 @@ components:
       description: RFC 9457 problem details.
       required: [type, title, status, detail]
       properties:
-        type: {type: string}
+        type:
+          description: |
+            What went wrong, for a client to branch on (a URI reference, relative
+            to the API's origin):
+            - `about:blank`: nothing beyond what the status code says (malformed
+              requests, 401, unknown paths, 405, size limits, 415, a busy server's 503, 500);
+            - `/problems/malformed-json` (400): the body is not JSON;
+            - `/problems/invalid-parameter` (400): a query parameter is malformed or out of range;
+            - `/problems/invalid-header` (400): a malformed `Idempotency-Key`;
+            - `/problems/not-found` (404): no such product, cart or order;
+            - `/problems/validation` (422): see `errors`, one entry per bad field;
+            - `/problems/duplicate-sku` (409): another product has that `sku`;
+            - `/problems/insufficient-stock` (409): see `items`, one entry per short line;
+            - `/problems/cart-ordered` (409): the cart has been checked out;
+            - `/problems/illegal-status-change` (409): the order cannot make that move;
+            - `/problems/request-in-progress` (409): the first request with this `Idempotency-Key` is still running;
+            - `/problems/unavailable` (503): the database is unreachable or overloaded.
+          enum: [about:blank, /problems/malformed-json, /problems/invalid-parameter, /problems/invalid-header, /problems/not-found,
+                 /problems/validation, /problems/duplicate-sku, /problems/insufficient-stock, /problems/cart-ordered,
+                 /problems/illegal-status-change, /problems/request-in-progress, /problems/unavailable]
         title: {type: string}
         status: {type: integer, minimum: 400, maximum: 599}
         detail: {type: string}
