@@ -250,6 +250,10 @@ def test_nginx_config_and_headers(api, web):
     env = dict(os.environ, NGINX_TMP=tempfile.mkdtemp(), BACKEND_URL="http://127.0.0.1:8080", STATIC_ROOT=FRONTEND)
     check = subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+    # nginx must give up an idle upstream connection before the backend does (60 s).
+    with open(os.path.join(FRONTEND, "nginx.conf.template")) as f:
+        upstream = re.search(r"upstream backend \{(.*?)\}", f.read(), re.S).group(1)
+    assert int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1)) < 60
     index = requests.get(web + "/")
     csp = index.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
