@@ -265,6 +265,11 @@ def test_nginx_config_and_headers(api, web):
     # /api/ is proxied, with the client's request id passed on; nothing else is.
     proxied = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "ui-trace-1"})
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
+    # An HTTP/1.0 request may come without Host; the backend, asked in HTTP/1.1, still gets one.
+    host, port = web.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"GET /api/v1/categories HTTP/1.0\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
     assert requests.get(web + "/metrics").status_code == 404
     assert requests.get(web + "/readyz").status_code == 404
 
@@ -279,6 +284,7 @@ def test_nginx_refusals_are_problem_documents_not_html(web):
         (b"GET /api/v1/products HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
         (b"GET /api/v1/products HTTP/1.1\r\n\r\n", 400),
         (b"GARBAGE\r\n\r\n", 400),
+        (b"POST /api/v1/carts HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
         (b"POST /api/v1/carts HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
         (b"GET /api/v1/products HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         (b"TRACE /api/v1/products HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 405),
