@@ -265,6 +265,12 @@ def test_nginx_config_and_headers(api, web):
     # /api/ is proxied, with the client's request id passed on; nothing else is.
     proxied = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "ui-trace-1"})
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
+    # One that is not sane is replaced by nginx's own, which the backend then keeps: both logs name the request alike.
+    replaced = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "not sane " + "x" * 200})
+    assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["X-Request-Id"]), replaced.headers
+    time.sleep(0.2)
+    with open(web.access_log) as f:
+        assert f'"requestId":"{replaced.headers["X-Request-Id"]}"' in f.read()
     # An HTTP/1.0 request may come without Host; the backend, asked in HTTP/1.1, still gets one.
     host, port = web.split("//")[1].split(":")
     with socket.create_connection((host, int(port)), timeout=5) as s:
