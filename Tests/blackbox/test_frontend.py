@@ -280,6 +280,15 @@ def test_nginx_config_and_headers(api, web):
     assert requests.get(web + "/readyz").status_code == 404
 
 
+def test_a_bad_frontend_setting_is_one_line_and_exit_2():
+    good = dict(os.environ, PORT="8080", BACKEND_URL="http://127.0.0.1:8080", STATIC_ROOT=FRONTEND, NGINX_TMP=tempfile.mkdtemp())
+    assert subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env=good, capture_output=True).returncode == 0
+    for name, value in [("BACKEND_URL", "https://api:8080"), ("PORT", "http"), ("STATIC_ROOT", "/nonexistent"), ("NGINX_TMP", "/proc/storefront")]:
+        p = subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env={**good, name: value}, capture_output=True, text=True)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 2 and len(lines) == 1 and f"{name}={value} is not valid" in lines[0], (name, p.stderr)
+
+
 def test_nginx_refusals_are_problem_documents_not_html(web):
     # Requests that nginx itself turns away never reach the backend; API.md still
     # promises a problem document, never an HTML page.
