@@ -1,8 +1,11 @@
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include "CLinux.h"
 
 int clinux_set_thread_name(pthread_t thread, const char *name) {
@@ -34,4 +37,28 @@ int clinux_install_signal_handler(int signo, void (*handler)(int)) {
 
 int clinux_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
+}
+
+// Reads up to two numbers from a file: how many were read (0 when it cannot be read).
+static int read_numbers(const char *path, long long *a, long long *b) {
+    FILE *file = fopen(path, "r");
+    if (!file) return 0;
+    int n = fscanf(file, "%lld %lld", a, b);
+    fclose(file);
+    return n > 0 ? n : 0;
+}
+
+int clinux_usable_cores(void) {
+    cpu_set_t set;
+    long long cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+    // A container's own cgroup is the root of its cgroup namespace. cgroup v2 says
+    // "max 100000" or "50000 100000" (quota and period, in µs); v1 has two files.
+    long long quota = 0, period = 0, unused;
+    if (read_numbers("/sys/fs/cgroup/cpu.max", &quota, &period) != 2
+        && (read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", &quota, &unused) != 1
+            || read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_period_us", &period, &unused) != 1)) {
+        quota = 0;  // no limit (v1 says -1)
+    }
+    if (quota > 0 && period > 0 && (quota + period - 1) / period < cores) cores = (quota + period - 1) / period;
+    return cores > 0 ? (int)cores : 1;
 }

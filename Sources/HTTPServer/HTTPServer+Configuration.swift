@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 extension HTTPServer {
@@ -6,7 +7,7 @@ extension HTTPServer {
         public var host = "0.0.0.0"
         /// 0 picks a free port (see `HTTPServer.port` once started).
         public var port = 8080
-        public var eventLoops = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        public var eventLoops = Configuration.usableCores
         public var workerThreads = 16
         /// Requests waiting for a worker beyond this are answered 503.
         public var workerQueueCapacity = 1024
@@ -27,6 +28,11 @@ extension HTTPServer {
         public var retryAfterSeconds = 1
 
         public init() {}
+
+        /// One event loop per core this process can use: its CPU affinity,
+        /// capped by its container's CPU limit (a pod on a 64-core node with a
+        /// limit of one core gets one loop, not 64).
+        public static var usableCores: Int { Int(clinux_usable_cores()) }
     }
 
     /// One finished exchange, handed to `onResponse` (access logs, metrics).

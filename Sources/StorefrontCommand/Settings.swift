@@ -1,4 +1,5 @@
 import Glibc
+import HTTPServer
 
 /// A setting that could not be used: one line that names the variable, the
 /// value and what is allowed.
@@ -27,7 +28,7 @@ struct Settings {
     var shutdownTimeoutSeconds = 25.0
     var maxBodyBytes = 1024 * 1024
     var corsAllowedOrigins: [String] = []
-    var eventLoops = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    var eventLoops = HTTPServer.Configuration.usableCores
 
     struct Entry: Sendable {
         let name: String
@@ -113,7 +114,7 @@ struct Settings {
             }
             s.corsAllowedOrigins = origins
         },
-        Entry(name: "EVENT_LOOPS", defaultText: "number of cores", help: "I/O threads") { s, v in
+        Entry(name: "EVENT_LOOPS", defaultText: "the cores it may use, within a container CPU limit", help: "I/O threads") { s, v in
             s.eventLoops = try integer("EVENT_LOOPS", v, 1...256)
         },
     ]

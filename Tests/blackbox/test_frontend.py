@@ -289,6 +289,17 @@ def test_a_bad_frontend_setting_is_one_line_and_exit_2():
         assert p.returncode == 2 and len(lines) == 1 and f"{name}={value} is not valid" in lines[0], (name, p.stderr)
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to tell one from all")
+def test_nginx_workers_are_the_cores_it_may_use():
+    # nginx's own "auto" counts the host's cores; the start script counts what this process may use.
+    for prefix, workers in [([], len(os.sched_getaffinity(0))), (["taskset", "-c", "0"], 1)]:
+        tmp = tempfile.mkdtemp()
+        env = dict(os.environ, BACKEND_URL="http://127.0.0.1:8080", STATIC_ROOT=FRONTEND, NGINX_TMP=tmp)
+        assert subprocess.run([*prefix, os.path.join(FRONTEND, "start"), "-t"], env=env, capture_output=True).returncode == 0
+        with open(os.path.join(tmp, "nginx.conf")) as f:
+            assert f"worker_processes {workers};" in f.read()
+
+
 def test_nginx_refusals_are_problem_documents_not_html(web):
     # Requests that nginx itself turns away never reach the backend; API.md still
     # promises a problem document, never an HTML page.

@@ -362,6 +362,20 @@ def test_host_takes_an_ipv6_address_with_or_without_the_brackets_of_a_url():
         assert f"listening on [::]:{s.port}" in out, out
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to tell one from all")
+def test_event_loops_default_to_the_cores_the_process_may_use():
+    # Pinned to one core (by taskset here; a cpuset or a container's CPU limit alike): one loop, not one per core of the host.
+    env = {"HOST": "127.0.0.1", "PORT": str(free_port()), "MIGRATE_ON_START": "false", "LOG_FORMAT": "json",
+           "DB_HOST": "127.0.0.1", "DB_PORT": "1"}
+    p = subprocess.Popen(["taskset", "-c", "0", BIN, "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        started = next(json.loads(line) for line in p.stdout if "listening on" in line)
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+    assert started["eventLoops"] == 1, started
+
+
 def test_an_address_that_cannot_be_listened_on_is_one_line_and_exit_2_before_the_database_is_touched():
     with socket.socket() as taken, socket.socket() as database:
         taken.bind(("127.0.0.1", 0))

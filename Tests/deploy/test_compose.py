@@ -96,3 +96,19 @@ def test_down_keeps_the_data_and_down_v_removes_it(stack):
     compose("down", "-v")
     volumes = subprocess.run(["docker", "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True).stdout
     assert f"{PROJECT}_mysql-data" not in volumes
+
+
+def test_a_container_cpu_limit_sets_the_event_loops_and_the_nginx_workers(stack):
+    # The host has more cores than the limit: one loop per core the container may use, not per core of the host.
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores to tell one from all")
+    run = subprocess.run(["docker", "run", "--rm", "--cpus", "0.5", "-e", "MIGRATE_ON_START=false", "-e", "DB_HOST=127.0.0.1",
+                          "--entrypoint", "/bin/sh", "storefront-api:0.1.0", "-c", "timeout 2 storefront serve; true"],
+                         capture_output=True, text=True, timeout=120)
+    started = [json.loads(line) for line in run.stdout.splitlines() if "listening on" in line]
+    assert started and started[0]["eventLoops"] == 1, run.stdout + run.stderr
+    # The frontend's nginx alike.
+    run = subprocess.run(["docker", "run", "--rm", "--cpus", "0.5", "-e", "BACKEND_URL=http://127.0.0.1:8080", "--entrypoint", "/bin/sh",
+                          "storefront-frontend:0.1.0", "-c",
+                          "/srv/storefront/start -t && cat /tmp/nginx/nginx.conf"], capture_output=True, text=True, timeout=120)
+    assert "worker_processes 1;" in run.stdout, run.stdout[-2000:] + run.stderr

@@ -24,4 +24,9 @@ int clinux_join_thread(pthread_t thread, double seconds);
 // Installs `handler` for `signo` with SA_RESTART and an empty mask.
 int clinux_install_signal_handler(int signo, void (*handler)(int));
 
+// The cores this process can use: the CPUs it may run on (taskset, a cpuset),
+// capped by its container's CPU limit (cgroup v2 cpu.max or v1 CFS quota,
+// rounded up). sysconf counts the host's cores, however few a container gets.
+int clinux_usable_cores(void);
+
 #endif
