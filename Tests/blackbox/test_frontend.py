@@ -16,7 +16,9 @@ import pytest
 import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 from selenium_axe_python import Axe
@@ -155,6 +157,48 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
     p.shot("cancelled")
     assert requests.get(f"{api.url}/api/v1/orders/{order_id}").json()["status"] == "cancelled"
     assert requests.get(f"{api.url}/api/v1/products/{lamp['id']}").json()["stock"] == 10
+
+
+def test_a_shopper_can_buy_with_the_keyboard_alone(api, web, browser):
+    """Tab, type and Enter only, from a product page to the confirmation; every
+    control that takes the focus shows it."""
+    item = make_product(api, name=f"Keyboard {uuid.uuid4().hex[:6]}", priceCents=1500, stock=5)
+    p = Page(browser, web)
+    p.go(f"/#/product/{item['id']}")
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    p.wait("[data-testid=product] [data-testid=add-to-cart]")
+    keys = ActionChains(browser)
+
+    def tab_to(css, limit=60):
+        for _ in range(limit):
+            keys.send_keys(Keys.TAB).perform()
+            focused = browser.switch_to.active_element
+            if focused.tag_name == "body":
+                continue  # past the last control, on its way round to the first
+            style = browser.execute_script("const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.boxShadow]", focused)
+            assert style != ["none", "none"], f"no visible focus on {focused.get_attribute('outerHTML')[:120]}"
+            if browser.execute_script("return arguments[0].matches(arguments[1])", focused, css):
+                return focused
+        raise AssertionError(f"{css} cannot be reached with Tab")
+
+    tab_to("[data-testid=product] [data-testid=add-to-cart]")
+    keys.send_keys(Keys.ENTER).perform()
+    p.wait_text("#notice", "Added")
+    tab_to("[data-testid=cart-link]")
+    keys.send_keys(Keys.ENTER).perform()
+    p.wait("[data-testid=cart-line]")
+    tab_to("[data-testid=go-checkout]")
+    keys.send_keys(Keys.ENTER).perform()
+    p.wait("[data-testid=checkout-form]")
+    for name, value in {"email": "keys@example.com", "name": "Ada", "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
+        tab_to(f"#f-{name}")
+        keys.send_keys(value).perform()
+    tab_to("[data-testid=place-order]")
+    keys.send_keys(Keys.ENTER).perform()
+    p.wait("[data-testid=order-confirmation]")
+    order = requests.get(f"{api.url}/api/v1/orders/{browser.find_element(By.CSS_SELECTOR, '[data-testid=order-id]').text}").json()
+    assert order["customer"]["email"] == "keys@example.com" and order["items"][0]["productId"] == item["id"]
 
 
 def test_out_of_stock_add_shows_a_message(api, web, browser):
