@@ -20,7 +20,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from selenium_axe_python import Axe
 
 from conftest import ADMIN, free_port, make_product
@@ -199,6 +199,48 @@ def test_a_shopper_can_buy_with_the_keyboard_alone(api, web, browser):
     p.wait("[data-testid=order-confirmation]")
     order = requests.get(f"{api.url}/api/v1/orders/{browser.find_element(By.CSS_SELECTOR, '[data-testid=order-id]').text}").json()
     assert order["customer"]["email"] == "keys@example.com" and order["items"][0]["productId"] == item["id"]
+
+
+def test_category_sort_pages_a_cart_that_survives_a_reload_and_order_look_up(api, web, browser):
+    tag = uuid.uuid4().hex[:6]
+    category = f"pages-{tag}"
+    # 14 products: two pages of 12. Prices go down as names go up, so each sort shows.
+    products = [make_product(api, name=f"Item {tag} {n:02d}", category=category, priceCents=5000 - n * 100) for n in range(14)]
+    p = Page(browser, web)
+    p.go("/")
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    p.wait("[data-testid=product-grid]")
+    browser.find_element(By.CSS_SELECTOR, f"[data-testid=category][href*='category={category}']").click()
+    p.wait_text(".pager", "Page 1 of 2 · 14 products")
+
+    def names():  # read at once: the grid is replaced as the view re-renders
+        return browser.execute_script("return [...document.querySelectorAll('[data-testid=product-card] h2')].map(e => e.textContent)")
+
+    Select(browser.find_element(By.CSS_SELECTOR, "[data-testid=sort]")).select_by_value("price")
+    WebDriverWait(browser, 10).until(lambda d: names() and names()[0] == f"Item {tag} 13")
+    assert names() == [f"Item {tag} {n:02d}" for n in range(13, 1, -1)]
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=next-page]").click()
+    WebDriverWait(browser, 10).until(lambda d: names() == [f"Item {tag} 01", f"Item {tag} 00"])
+    assert "Page 2 of 2" in browser.find_element(By.CSS_SELECTOR, ".pager").text
+
+    # The cart is kept across a reload (its id in localStorage).
+    p.all("[data-testid=add-to-cart]")[0].click()
+    p.wait_text("#cart-count", "1")
+    browser.refresh()
+    p.wait_text("#cart-count", "1")
+    p.go("/#/cart")
+    line = p.wait("[data-testid=cart-line]")
+    assert line.get_attribute("data-product-id") == str(products[1]["id"])
+
+    # An order found again by its id.
+    p.place_order(email=f"lookup-{tag}@example.com")
+    order_id = p.wait("[data-testid=order-id]").text
+    p.go("/#/orders")
+    lookup = p.wait("[data-testid=lookup-id]")
+    lookup.send_keys(order_id + "\n")
+    p.wait_text("[data-testid=order-status]", "pending")
+    assert order_id in browser.find_element(By.CSS_SELECTOR, "[data-testid=order]").text
 
 
 def test_out_of_stock_add_shows_a_message(api, web, browser):
