@@ -4,6 +4,7 @@ through the frontend's proxy: browse, cart, checkout. Needs a container engine
 with a reason when there is none."""
 import json
 import os
+import socket
 import subprocess
 import time
 import urllib.error
@@ -32,6 +33,18 @@ def call(method, path, body=None, headers=None):
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
 
 
+def wait_for_shop(seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if call("GET", "/api/v1/categories")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"the shop did not answer within {seconds} s:\n" + compose("logs", "--tail", "80", check=False).stdout[-6000:])
+
+
 @pytest.fixture(scope="module")
 def stack():
     if not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock"):
@@ -39,17 +52,7 @@ def stack():
     compose("down", "-v", check=False)
     up = compose("up", "--build", "-d", check=False)
     assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        try:
-            if call("GET", "/api/v1/categories")[0] == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(2)
-    else:
-        logs = compose("logs", "--tail", "80", check=False)
-        pytest.fail("the stack did not come up within 5 minutes:\n" + logs.stdout[-6000:])
+    wait_for_shop(300)
     yield
     compose("down", "-v", check=False)
 
@@ -74,6 +77,23 @@ def test_shop_through_the_frontend_proxy(stack):
     # Only /api/ is proxied; the API's own operational endpoints stay inside.
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(SHOP + "/metrics", timeout=10)
+
+
+def test_stopping_the_frontend_lets_a_request_in_flight_finish(stack):
+    # nginx's SIGTERM is a fast stop that cuts open requests; the image asks for SIGQUIT, a graceful one.
+    with socket.create_connection(("127.0.0.1", 3000), timeout=30) as s:
+        s.sendall(b"POST /api/v1/carts HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{")
+        time.sleep(0.5)
+        stop = subprocess.Popen(["docker", "compose", "-p", PROJECT, "-f", os.path.join(ROOT, "docker-compose.yml"), "stop", "frontend"],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2)  # the stop signal has arrived; the request is still open
+            s.sendall(b"}")
+            assert s.recv(65536).startswith(b"HTTP/1.1 201 "), "the request in flight was cut"
+        finally:
+            stop.wait(timeout=60)
+            compose("start", "frontend")
+            wait_for_shop()
 
 
 def test_down_keeps_the_data_and_down_v_removes_it(stack):
