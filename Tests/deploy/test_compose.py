@@ -99,6 +99,12 @@ def test_stopping_the_frontend_lets_a_request_in_flight_finish(stack):
 def test_down_keeps_the_data_and_down_v_removes_it(stack):
     status, _, cart = call("POST", "/api/v1/carts")
     assert status == 201
+    # Each service stops by itself within its grace period: exit 0, nothing killed.
+    compose("stop")
+    for service in ["frontend", "api", "mysql"]:
+        state = subprocess.run(["docker", "inspect", "--format", "{{.State.ExitCode}}", f"{PROJECT}-{service}-1"],
+                               capture_output=True, text=True).stdout.strip()
+        assert state == "0", f"{service} exited with {state}"
     compose("down")
     compose("up", "-d")
     deadline = time.time() + 180
