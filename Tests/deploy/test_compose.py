@@ -17,9 +17,12 @@ PROJECT = "storefront-test"
 SHOP = "http://127.0.0.1:3000"
 
 
+def compose_command(*args):
+    return ["docker", "compose", "-p", PROJECT, "-f", os.path.join(ROOT, "docker-compose.yml"), *args]
+
+
 def compose(*args, check=True, timeout=1800):
-    return subprocess.run(["docker", "compose", "-p", PROJECT, "-f", os.path.join(ROOT, "docker-compose.yml"), *args],
-                          cwd=ROOT, capture_output=True, text=True, check=check, timeout=timeout)
+    return subprocess.run(compose_command(*args), cwd=ROOT, capture_output=True, text=True, check=check, timeout=timeout)
 
 
 def call(method, path, body=None, headers=None):
@@ -84,8 +87,7 @@ def test_stopping_the_frontend_lets_a_request_in_flight_finish(stack):
     with socket.create_connection(("127.0.0.1", 3000), timeout=30) as s:
         s.sendall(b"POST /api/v1/carts HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{")
         time.sleep(0.5)
-        stop = subprocess.Popen(["docker", "compose", "-p", PROJECT, "-f", os.path.join(ROOT, "docker-compose.yml"), "stop", "frontend"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stop = subprocess.Popen(compose_command("stop", "frontend"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(2)  # the stop signal has arrived; the request is still open
             s.sendall(b"}")
