@@ -81,6 +81,27 @@ paths:
           content:
             text/plain:
               schema: {type: string}
+  /:
+    get:
+      tags: [probes]
+      operationId: index
+      summary: Where to start; the paths of the API, this document and the probes.
+      responses:
+        '200':
+          description: The paths.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [service, api, openapi, products, health, readiness, metrics]
+                properties:
+                  service: {const: storefront}
+                  api: {const: /api/v1}
+                  openapi: {const: /api/v1/openapi.yaml}
+                  products: {const: /api/v1/products}
+                  health: {const: /healthz}
+                  readiness: {const: /readyz}
+                  metrics: {const: /metrics}
   /api/v1/openapi.yaml:
     get:
       tags: [probes]

@@ -63,6 +63,12 @@ public final class ShopAPI: Sendable {
         router.get("\(v1)/openapi.yaml", .inline) { _ in
             HTTPResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
         }
+        // A curl of the bare address learns where to go next, rather than meeting a 404.
+        let index = HTTPResponse.json([
+            "service": "storefront", "api": .string(v1), "openapi": .string("\(v1)/openapi.yaml"),
+            "products": .string("\(v1)/products"), "health": "/healthz", "readiness": "/readyz", "metrics": "/metrics",
+        ])
+        router.get("/", .inline) { _ in index }
 
         // Public catalog reads: a fresh cached answer goes out from the event loop;
         // only a miss (or an error to report) takes a worker and the database.

@@ -564,3 +564,11 @@ def test_a_cart_holds_at_most_50_products(api):
     assert len(lines) == 50 and products[50] not in {line["productId"] for line in lines}
     # Changing a line already there is still fine at the limit.
     assert requests.put(f"{api.url}/api/v1/carts/{cart}/items/{products[0]}", json={"quantity": 2}).status_code == 200
+
+
+def test_the_root_says_where_to_go(api):
+    # `curl http://127.0.0.1:8080/` is where a developer starts: every path it names answers.
+    index = requests.get(api.url + "/").json()
+    assert index["api"] == "/api/v1" and index["service"] == "storefront"
+    for name in ("openapi", "products", "health", "readiness", "metrics"):
+        assert requests.get(api.url + index[name]).status_code == 200, name
