@@ -40,16 +40,13 @@ struct Settings {
     static let entries: [Entry] = [
         Entry(name: "PORT", defaultText: "8080", help: "TCP port the API listens on") { s, v in s.port = try port("PORT", v) },
         Entry(name: "HOST", defaultText: "0.0.0.0", help: "address to listen on (:: or [::] for IPv6 and IPv4)") { s, v in
-            // "[::]" is how a URL writes an IPv6 address; the brackets are not part of the address.
-            var address = in6_addr()
-            let unbracketed = v.hasPrefix("[") && v.hasSuffix("]") ? String(v.dropFirst().dropLast()) : nil
-            let host = unbracketed.flatMap { inet_pton(AF_INET6, $0, &address) == 1 ? $0 : nil } ?? v
+            let host = withoutURLBrackets(v)
             guard isListenAddress(host) else { throw invalid("HOST", v, "an IP address such as 0.0.0.0, 127.0.0.1 or ::, or a host name") }
             s.host = host
         },
         Entry(name: "DB_HOST", defaultText: "mysql", help: "MySQL server host name or address") { s, v in
             guard !v.isEmpty else { throw invalid("DB_HOST", v, "a host name or address") }
-            s.dbHost = v
+            s.dbHost = withoutURLBrackets(v)
         },
         Entry(name: "DB_PORT", defaultText: "3306", help: "MySQL server port") { s, v in s.dbPort = try port("DB_PORT", v) },
         Entry(name: "DB_USER", defaultText: "storefront", help: "MySQL user") { s, v in s.dbUser = v },
@@ -181,6 +178,14 @@ struct Settings {
 
     /// An IPv4 or IPv6 literal, or something shaped like a host name (letters, digits,
     /// hyphens, dots; not all digits, so 999.1.1.1 is refused here, not at bind time).
+    /// "[::1]" is how a URL writes an IPv6 address; the brackets are not part of it.
+    static func withoutURLBrackets(_ v: String) -> String {
+        guard v.hasPrefix("["), v.hasSuffix("]") else { return v }
+        var address = in6_addr()
+        let inner = String(v.dropFirst().dropLast())
+        return inet_pton(AF_INET6, inner, &address) == 1 ? inner : v
+    }
+
     static func isListenAddress(_ v: String) -> Bool {
         var address = in6_addr()
         if inet_pton(AF_INET, v, &address) == 1 || inet_pton(AF_INET6, v, &address) == 1 { return true }

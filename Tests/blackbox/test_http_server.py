@@ -362,6 +362,20 @@ def test_host_takes_an_ipv6_address_with_or_without_the_brackets_of_a_url():
         assert f"listening on [::]:{s.port}" in out, out
 
 
+def test_db_host_takes_an_ipv6_address_in_brackets_too():
+    with socket.socket(socket.AF_INET6) as database:
+        database.bind(("::1", 0))
+        database.listen(1)
+        database.settimeout(10)
+        env = {"DB_HOST": "[::1]", "DB_PORT": str(database.getsockname()[1])}
+        p = subprocess.Popen([BIN, "migrate"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            database.accept()[0].close()  # the client came to ::1, not to a host named "[::1]"
+        finally:
+            p.kill()
+            p.wait()
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to tell one from all")
 def test_event_loops_default_to_the_cores_the_process_may_use():
     # Pinned to one core (by taskset here; a cpuset or a container's CPU limit alike): one loop, not one per core of the host.
