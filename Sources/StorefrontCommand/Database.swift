@@ -44,12 +44,12 @@ enum DatabaseCommands {
                 return 0
             } catch let error as MySQLError where error.kind != .other && MySQLConnection.monotonicNow() + 2 <= deadline {
                 if !waiting {
-                    logger.log(.warning, "waiting up to \(Int(wait)) s for the database at \(settings.dbHost):\(settings.dbPort): \(error)")
+                    logger.log(.warning, "waiting up to \(Int(wait)) s for the database at \(settings.dbAddress): \(error)")
                     waiting = true
                 }
                 sleep(2)
             } catch {
-                logger.log(.error, "migration failed on \(settings.dbHost):\(settings.dbPort)/\(settings.dbName): \(error)")
+                logger.log(.error, "migration failed on \(settings.dbAddress)/\(settings.dbName): \(error)")
                 return 1
             }
         }
@@ -79,7 +79,7 @@ enum DatabaseCommands {
             }
             return 0
         } catch {
-            logger.log(.error, "seeding failed on \(settings.dbHost):\(settings.dbPort)/\(settings.dbName): \(error)")
+            logger.log(.error, "seeding failed on \(settings.dbAddress)/\(settings.dbName): \(error)")
             return 1
         }
     }

@@ -73,10 +73,9 @@ enum Serve {
         let housekeeping = Housekeeping(api: api, logger: logger, migrate: pendingMigration)
         housekeeping.start()
         server.handleSignals()
-        let address = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
-        logger.log(.info, "listening on \(address):\(server.port)", [
+        logger.log(.info, "listening on \(Settings.inURLForm(settings.host)):\(server.port)", [
             ("eventLoops", .int(settings.eventLoops)), ("workers", .int(settings.dbPoolSize)),
-            ("database", .string("\(settings.dbHost):\(settings.dbPort)/\(settings.dbName)")),
+            ("database", .string("\(settings.dbAddress)/\(settings.dbName)")),
             ("admin", .bool(settings.adminToken != nil)),
         ])
         server.run()

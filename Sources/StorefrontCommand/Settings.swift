@@ -178,6 +178,12 @@ struct Settings {
 
     /// An IPv4 or IPv6 literal, or something shaped like a host name (letters, digits,
     /// hyphens, dots; not all digits, so 999.1.1.1 is refused here, not at bind time).
+    /// The database as "host:port", an IPv6 address in brackets, for messages.
+    var dbAddress: String { "\(Settings.inURLForm(dbHost)):\(dbPort)" }
+
+    /// An IPv6 address as a URL writes it, in brackets; other hosts as they are.
+    static func inURLForm(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
+
     /// "[::1]" is how a URL writes an IPv6 address; the brackets are not part of it.
     static func withoutURLBrackets(_ v: String) -> String {
         guard v.hasPrefix("["), v.hasSuffix("]") else { return v }
