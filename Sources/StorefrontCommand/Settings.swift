@@ -176,8 +176,6 @@ struct Settings {
         }
     }
 
-    /// An IPv4 or IPv6 literal, or something shaped like a host name (letters, digits,
-    /// hyphens, dots; not all digits, so 999.1.1.1 is refused here, not at bind time).
     /// The database as "host:port", an IPv6 address in brackets, for messages.
     var dbAddress: String { "\(Settings.inURLForm(dbHost)):\(dbPort)" }
 
@@ -192,6 +190,8 @@ struct Settings {
         return inet_pton(AF_INET6, inner, &address) == 1 ? inner : v
     }
 
+    /// An IPv4 or IPv6 literal, or something shaped like a host name (letters, digits,
+    /// hyphens, dots; not all digits, so 999.1.1.1 is refused here, not at bind time).
     static func isListenAddress(_ v: String) -> Bool {
         var address = in6_addr()
         if inet_pton(AF_INET, v, &address) == 1 || inet_pton(AF_INET6, v, &address) == 1 { return true }
