@@ -34,6 +34,12 @@ class Web(str):
     """The shop's base URL; `access_log` is where nginx writes its access log."""
     access_log = ""
 
+    @property
+    def address(self):
+        """(host, port), for raw sockets."""
+        host, port = self.split("//")[1].split(":")
+        return host, int(port)
+
 
 @pytest.fixture(scope="module")
 def web(api):
@@ -362,8 +368,7 @@ def test_nginx_config_and_headers(api, web):
     with open(web.access_log) as f:
         assert f'"requestId":"{replaced.headers["X-Request-Id"]}"' in f.read()
     # An HTTP/1.0 request may come without Host; the backend, asked in HTTP/1.1, still gets one.
-    host, port = web.split("//")[1].split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as s:
+    with socket.create_connection(web.address, timeout=5) as s:
         s.sendall(b"GET /api/v1/categories HTTP/1.0\r\n\r\n")
         assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
     assert requests.get(web + "/metrics").status_code == 404
@@ -393,7 +398,6 @@ def test_nginx_workers_are_the_cores_it_may_use():
 def test_nginx_refusals_are_problem_documents_not_html(web):
     # Requests that nginx itself turns away never reach the backend; API.md still
     # promises a problem document, never an HTML page.
-    host, port = web.split("//")[1].split(":")
     cases = [
         (b"PUT /api/v1/carts/x/items/1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n", 413),
         (b"GET /api/v1/products?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414),
@@ -407,7 +411,7 @@ def test_nginx_refusals_are_problem_documents_not_html(web):
         (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405),
     ]
     for request, status in cases:
-        with socket.create_connection((host, int(port)), timeout=5) as s:
+        with socket.create_connection(web.address, timeout=5) as s:
             s.sendall(request)
             response = b""
             while b"\r\n\r\n" not in response:
