@@ -264,10 +264,12 @@ public final class ShopAPI: Sendable {
         guard let token = options.adminToken else {
             throw HTTPError(.unauthorized, "Admin calls are disabled: the server has no ADMIN_TOKEN configured.", headers: challenge)
         }
-        let header = request.headers["authorization"] ?? ""
-        let prefix = "bearer "
-        guard header.count > prefix.count, header.prefix(prefix.count).lowercased() == prefix,
-              ShopAPI.constantTimeEquals(Array(header.utf8.dropFirst(prefix.count)), Array(token.utf8))
+        // credentials = auth-scheme 1*SP token68 (RFC 9110 §11.4, RFC 6750 §2.1); the scheme is case-insensitive.
+        let header = Array((request.headers["authorization"] ?? "").utf8)
+        let scheme = Array("bearer".utf8), space = UInt8(ascii: " ")
+        guard header.count > scheme.count + 1, header[scheme.count] == space,
+              header.prefix(scheme.count).map({ $0 | 0x20 }) == scheme,
+              ShopAPI.constantTimeEquals(Array(header.dropFirst(scheme.count).drop { $0 == space }), Array(token.utf8))
         else {
             throw HTTPError(.unauthorized, "This call needs Authorization: Bearer <admin token>.", headers: challenge)
         }

@@ -10,7 +10,7 @@ import uuid
 
 import requests
 
-from conftest import ADMIN, make_cart, make_product, order_body, unique
+from conftest import ADMIN, ADMIN_TOKEN, make_cart, make_product, order_body, unique
 
 
 def sql(statements, **popen):
@@ -116,6 +116,12 @@ def test_admin_calls_need_the_token(api):
         problem(r, 401)
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
     problem(requests.get(api.url + "/api/v1/orders"), 401)
+    # The scheme is case-insensitive and may be followed by more than one space (RFC 9110 §11.4);
+    # the token itself is not, and it must be separated from the scheme.
+    for value in [f"bearer {ADMIN_TOKEN}", f"BEARER   {ADMIN_TOKEN}"]:
+        assert requests.get(api.url + "/api/v1/orders", headers={"Authorization": value}).status_code == 200
+    for value in [f"Bearer{ADMIN_TOKEN}", f"Bearer {ADMIN_TOKEN.upper()}", f"Bearer {ADMIN_TOKEN}x", "Bearer ", f"Bearer\t{ADMIN_TOKEN}"]:
+        problem(requests.get(api.url + "/api/v1/orders", headers={"Authorization": value}), 401)
 
 
 def test_create_patch_delete_product(api):
