@@ -31,6 +31,15 @@ final class Metrics: Sendable {
     private let requests = Mutex<[RequestKey: Histogram]>([:])
     private let poolWait = Mutex(Histogram())
     let shop = ShopMetrics()
+    /// Unix time at start-up: `process_start_time_seconds` is how dashboards count restarts.
+    private let startTime: Double = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }()
+    private let version: String
+
+    init(version: String) { self.version = version }
 
     /// Methods outside this set share one label, so clients cannot grow the series without bound.
     private static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -84,10 +93,24 @@ final class Metrics: Sendable {
         family("checkout_stock_conflicts_total", "counter", "Cart or checkout requests refused for lack of stock.")
         out += "checkout_stock_conflicts_total \(shop.stockConflicts.current)\n"
 
+        // The names and meanings of the Prometheus client libraries' process collector.
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let cpu = [usage.ru_utime, usage.ru_stime].reduce(0.0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) / 1e6 }
+        family("process_cpu_seconds_total", "counter", "User and system CPU time spent by this process.")
+        out += "process_cpu_seconds_total \(cpu)\n"
+        family("process_start_time_seconds", "gauge", "Start time of this process since the Unix epoch.")
+        out += "process_start_time_seconds \(startTime)\n"
         family("process_resident_memory_bytes", "gauge", "Resident memory of this process.")
         out += "process_resident_memory_bytes \(Metrics.residentBytes())\n"
         family("process_open_fds", "gauge", "Open file descriptors of this process.")
         out += "process_open_fds \(Metrics.openFileDescriptors())\n"
+        var files = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files)
+        family("process_max_fds", "gauge", "The limit on open file descriptors of this process.")
+        out += "process_max_fds \(files.rlim_cur)\n"
+        family("storefront_build_info", "gauge", "Always 1; the running version is its label.")
+        out += "storefront_build_info{version=\"\(escape(version))\"} 1\n"
         return out
     }
 

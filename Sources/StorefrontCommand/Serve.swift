@@ -7,7 +7,7 @@ import Shop
 enum Serve {
     static func run(_ settings: Settings, logger: Logger) -> Int32 {
         MySQLLibrary.initialize()
-        let metrics = Metrics()
+        let metrics = Metrics(version: version)
         let pool = settings.makePool { metrics.observePoolWait($0) }
 
         var configuration = HTTPServer.Configuration()

@@ -473,7 +473,8 @@ def test_metrics_parse_and_move(api):
     before = scrape()
     for name in ["http_requests", "http_request_duration_seconds", "http_connections_open", "http_requests_in_flight",
                  "db_pool_connections", "db_pool_wait_seconds", "db_transaction_retries", "orders_created",
-                 "checkout_stock_conflicts", "process_resident_memory_bytes", "process_open_fds"]:
+                 "checkout_stock_conflicts", "process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds",
+                 "process_start_time_seconds", "process_max_fds", "storefront_build_info"]:
         assert name in before, name
 
     def value(families, name, **labels):
@@ -497,6 +498,12 @@ def test_metrics_parse_and_move(api):
     assert "/api/v1/carts/{cartId}/items/{productId}" in routes
     assert not any(r and any(ch.isdigit() for ch in r.split("/")[-1]) for r in routes), "raw paths leaked into labels"
     assert value(after, "process_resident_memory_bytes") > 1_000_000
+    # The process collector's conventions: restarts show as a new start time, CPU as a counter.
+    assert time.time() - 3600 < value(after, "process_start_time_seconds") <= time.time()
+    assert 0 < value(before, "process_cpu_seconds") <= value(after, "process_cpu_seconds")
+    assert value(after, "process_open_fds") < value(after, "process_max_fds")
+    version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.split()[-1]
+    assert [(s.labels, s.value) for s in after["storefront_build_info"].samples] == [({"version": version}, 1)]
 
 
 def test_secrets_stay_out_of_logs_and_errors():
