@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, Server, free_port
+from conftest import ADMIN_TOKEN, BIN, Server, free_port
 
 
 def test_healthz(server):
@@ -320,6 +320,90 @@ def test_any_pipelined_stream_gets_every_answer_in_order_then_the_close(server):
             assert answers == [(status, rid) for rid, _, status in requests_], f"seed {seed}"
             assert conn.closed_by_peer(), f"seed {seed}"
             writer.join(5)
+
+
+def test_mutated_requests_get_well_formed_answers_and_never_stop_the_server(api):
+    # Valid requests with bytes deleted, inserted, overwritten or repeated (CR, LF,
+    # NUL, obs-text, huge numbers, escapes, framing fields), one to three per
+    # connection, written in random pieces and then the FIN. Every answer must be
+    # a whole HTTP/1.1 message with its id, every error a problem document, no
+    # 5xx but 501 and 505 (the database is up), and the server must live on.
+    # A fixed seed, so a failure replays.
+    seeds = [
+        b"GET /api/v1/products?limit=2&sort=-price&q=a%20b HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /api/v1/carts HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        b"PUT /api/v1/carts/AAAAAAAAAAAAAAAAAAAAAA/items/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 14\r\n\r\n{\"quantity\":1}",
+        b"POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"Idempotency-Key: k\r\n\r\n5;a=b\r\n{\"car\r\n3\r\ntId\r\n0\r\nX: y\r\n\r\n",
+        b"POST /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + ADMIN_TOKEN.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: 69\r\n\r\n"
+        b"{\"sku\":\"A\",\"name\":\"\\u00e9\",\"category\":\"toys\",\"priceCents\":1,\"stock\":-1}",
+        b"GET /api/v1/orders?status=paid&limit=1 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+        b"OPTIONS /api/v1/products HTTP/1.1\r\nHost: [::1]:8\r\nAccess-Control-Request-Method: POST\r\n\r\n",
+        b"GET /metrics HTTP/1.0\r\n\r\n",
+    ]
+    pieces = [b"\r\n", b"\r", b"\n", b" ", b"\t", b":", b"\x00", b"\xff", b"%", b"%0", b"chunked", b"Content-Length: ",
+              b"Transfer-Encoding: ", b"-1", b"99999999999999999999", b"0x10", b'"', b"\\", b"{", b"}", b",", b"\\ud800",
+              b"1e999", b"Host: ", b"?", b"&", b"/", b"..", b"HTTP/1.1", b"\r\n\r\n", b"ffffffffffffffff\r\n", b"\xf0\x9f\x98\x80"]
+
+    def mutate(rnd, data):
+        data = bytearray(data)
+        for _ in range(rnd.randint(1, 4)):
+            op, i = rnd.random(), rnd.randint(0, len(data))
+            if op < 0.3:
+                del data[i:i + rnd.randint(1, 8)]
+            elif op < 0.6:
+                data[i:i] = rnd.choice(pieces)
+            elif op < 0.8 and data:
+                data[min(i, len(data) - 1)] = rnd.randrange(256)
+            else:
+                j = rnd.randint(0, len(data))
+                data[i:i] = data[j:j + rnd.randint(1, 40)]
+        return bytes(data)
+
+    rnd = random.Random(20261127)
+    statuses = {}
+    for n in range(6000):
+        stream = b"".join(mutate(rnd, rnd.choice(seeds)) for _ in range(rnd.randint(1, 3)))
+        with api.connect(timeout=10) as conn:
+            pos = 0
+            try:
+                while pos < len(stream):
+                    step = rnd.choice([1, 5, len(stream)])
+                    conn.sendall(stream[pos:pos + step])
+                    pos += step
+                conn.sock.shutdown(socket.SHUT_WR)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused and closed before the rest was written
+            replies = b""
+            try:
+                while chunk := conn.sock.recv(65536):
+                    replies += chunk
+            except ConnectionResetError:
+                pass
+        while replies:
+            head, blank, replies = replies.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            assert blank and lines[0][:9] == b"HTTP/1.1 ", (n, stream, head)
+            status = int(lines[0][9:12])
+            if status == 100:
+                continue
+            headers = dict(line.lower().split(b": ", 1) for line in lines[1:])
+            # A 204 has no body and must not say Content-Length (RFC 9110 §8.6); every other answer says it.
+            assert (b"content-length" in headers) == (status != 204), (n, stream, head)
+            length = int(headers.get(b"content-length", 0))
+            assert len(replies) >= length and b"x-request-id" in headers, (n, stream, head)
+            body, replies = replies[:length], replies[length:]
+            statuses[status] = statuses.get(status, 0) + 1
+            assert status < 500 or status in (501, 505), (n, stream, head, body)
+            if status >= 400:
+                assert headers[b"content-type"] == b"application/problem+json", (n, stream, head)
+                assert json.loads(body)["status"] == status, (n, stream, body)
+    # Both the parser and the handlers behind it were reached.
+    assert statuses.get(400, 0) > 1000 and sum(count for status, count in statuses.items() if status < 300) > 100, statuses
+    assert api.process.poll() is None
+    assert requests.get(api.url + "/healthz").status_code == 200
 
 
 def test_a_shutdown_deadline_cut_by_a_slow_client_blames_no_handler():
