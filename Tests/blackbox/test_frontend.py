@@ -375,6 +375,29 @@ def test_nginx_config_and_headers(api, web):
     assert requests.get(web + "/readyz").status_code == 404
 
 
+def test_a_path_that_is_not_the_shops_gets_the_shop_saying_page_not_found(api, web, browser):
+    # Not nginx's bare 404 page: the shop itself, with the 404 status, says so.
+    for path in ["/no/such/page", "/images/missing.svg", "/products/7"]:
+        r = requests.get(web + path)
+        assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html"), path
+        assert "<title>Storefront</title>" in r.text and "script-src 'self'" in r.headers["Content-Security-Policy"], path
+    r = requests.post(web + "/no/such/page")
+    assert r.status_code == 404 and "<title>Storefront</title>" in r.text
+    # The API's own 404s stay problem documents.
+    r = requests.get(web + "/api/v1/no-such-thing")
+    assert r.status_code == 404 and r.headers["Content-Type"] == "application/problem+json"
+    p = Page(browser, web)
+    p.go("/no/such/page#/cart")
+    p.wait("[data-testid=page-not-found]")
+    assert browser.current_url == web + "/"  # so the shop's links work from here
+    browser.find_element(By.LINK_TEXT, "Find an order").click()
+    p.wait("[data-testid=lookup-id]")
+    p.go("/products/7")
+    p.wait("[data-testid=page-not-found]")
+    browser.find_element(By.LINK_TEXT, "Back to the shop").click()
+    p.wait("[data-testid=sort]")  # the catalog
+
+
 def test_a_bad_frontend_setting_is_one_line_and_exit_2():
     good = dict(os.environ, PORT="8080", BACKEND_URL="http://127.0.0.1:8080", STATIC_ROOT=FRONTEND, NGINX_TMP=tempfile.mkdtemp())
     assert subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env=good, capture_output=True).returncode == 0
@@ -502,7 +525,7 @@ def test_every_view_passes_an_accessibility_audit(api, web, browser):
     views = [("/", "[data-testid=product-grid]"), (f"/#/product/{sold_out['id']}", "[data-testid=product]"),
              (f"/#/product/{item['id']}", "[data-testid=add-to-cart]"), ("/#/cart", "[data-testid=cart-empty]"),
              ("/#/orders", "[data-testid=lookup-id]"), (f"/#/order/{order}?placed=1", "[data-testid=order-confirmation]"),
-             ("/#/order/AAAAAAAAAAAAAAAAAAAAAA", "[data-testid=not-found]")]
+             ("/#/order/AAAAAAAAAAAAAAAAAAAAAA", "[data-testid=not-found]"), ("/no/such/page", "[data-testid=page-not-found]")]
     problems = []
 
     def audit(name):

@@ -382,18 +382,29 @@ function lookupView() {
 
 // ---------- routing ----------
 
+const pageNotFound = () => h("section", { class: "empty", "data-testid": "page-not-found" },
+  h("h1", {}, "Page not found"), h("a", { href: "#/" }, "Back to the shop"));
+
+// nginx answers a path that is not the shop's with this page and a 404: say so
+// once, at the shop's own address, so that its links work from there.
+let strayPath = location.pathname !== "/" && location.pathname !== "/index.html";
+if (strayPath) history.replaceState(null, "", "/");
+
 async function render() {
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);
   const parts = (path || "/").split("/").filter(Boolean);
+  const stray = strayPath;
+  strayPath = false;
   try {
-    if (parts.length === 0) await catalogView(params);
+    if (stray) show(pageNotFound());
+    else if (parts.length === 0) await catalogView(params);
     else if (parts[0] === "product" && parts[1]) await productView(parts[1]);
     else if (parts[0] === "cart") await cartView();
     else if (parts[0] === "checkout") await checkoutView();
     else if (parts[0] === "order" && parts[1]) await orderView(decodeURIComponent(parts[1]), params);
     else if (parts[0] === "orders") lookupView();
-    else show(h("section", { class: "empty" }, h("h1", {}, "Page not found"), h("a", { href: "#/" }, "Back to the shop")));
+    else show(pageNotFound());
   } catch (error) {
     render.fail(error);
   }
