@@ -48,17 +48,22 @@ static int read_numbers(const char *path, long long *a, long long *b) {
     return n > 0 ? n : 0;
 }
 
-int clinux_usable_cores(void) {
+int clinux_usable_cores_in(const char *cgroup_root) {
     cpu_set_t set;
     long long cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
-    // A container's own cgroup is the root of its cgroup namespace. cgroup v2 says
-    // "max 100000" or "50000 100000" (quota and period, in µs); v1 has two files.
+    // cgroup v2 says "max 100000" or "50000 100000" (quota and period, in µs); v1 has two files.
+    char v2[4096], v1_quota[4096], v1_period[4096];
+    snprintf(v2, sizeof v2, "%s/cpu.max", cgroup_root);
+    snprintf(v1_quota, sizeof v1_quota, "%s/cpu/cpu.cfs_quota_us", cgroup_root);
+    snprintf(v1_period, sizeof v1_period, "%s/cpu/cpu.cfs_period_us", cgroup_root);
     long long quota = 0, period = 0, unused;
-    if (read_numbers("/sys/fs/cgroup/cpu.max", &quota, &period) != 2
-        && (read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", &quota, &unused) != 1
-            || read_numbers("/sys/fs/cgroup/cpu/cpu.cfs_period_us", &period, &unused) != 1)) {
+    if (read_numbers(v2, &quota, &period) != 2
+        && (read_numbers(v1_quota, &quota, &unused) != 1 || read_numbers(v1_period, &period, &unused) != 1)) {
         quota = 0;  // no limit (v1 says -1)
     }
     if (quota > 0 && period > 0 && (quota + period - 1) / period < cores) cores = (quota + period - 1) / period;
     return cores > 0 ? (int)cores : 1;
 }
+
+// A container's own cgroup is the root of its cgroup namespace.
+int clinux_usable_cores(void) { return clinux_usable_cores_in("/sys/fs/cgroup"); }

@@ -33,6 +33,7 @@ extension HTTPServer {
         /// capped by its container's CPU limit (a pod on a 64-core node with a
         /// limit of one core gets one loop, not 64).
         public static var usableCores: Int { Int(clinux_usable_cores()) }
+        static func usableCores(cgroupRoot: String) -> Int { Int(clinux_usable_cores_in(cgroupRoot)) }
     }
 
     /// One finished exchange, handed to `onResponse` (access logs, metrics).

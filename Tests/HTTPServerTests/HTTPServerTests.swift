@@ -395,4 +395,29 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(client.readResponse()?.text, #"{"from":"worker"}"#)
         XCTAssertEqual(busy.readResponse()?.status, 200)
     }
+
+    /// Event loops follow a container's CPU limit: cgroup v2's cpu.max (what current
+    /// Kubernetes nodes have) or v1's CFS files, rounded up, never above the affinity.
+    func testUsableCoresFollowTheCgroupCPULimit() throws {
+        let files = FileManager.default
+        let root = files.temporaryDirectory.appendingPathComponent("cgroup-\(UUID().uuidString)")
+        try files.createDirectory(at: root.appendingPathComponent("cpu"), withIntermediateDirectories: true)
+        defer { try? files.removeItem(at: root) }
+        func cores(_ contents: [String: String]) throws -> Int {
+            for name in ["cpu.max", "cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us"] {
+                try? files.removeItem(at: root.appendingPathComponent(name))
+            }
+            for (name, text) in contents { try text.write(to: root.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+            return HTTPServer.Configuration.usableCores(cgroupRoot: root.path)
+        }
+        let affinity = try cores([:])
+        XCTAssertGreaterThanOrEqual(affinity, 1)
+        XCTAssertEqual(try cores(["cpu.max": "max 100000\n"]), affinity)
+        XCTAssertEqual(try cores(["cpu.max": "50000 100000\n"]), 1)
+        XCTAssertEqual(try cores(["cpu.max": "150000 100000\n"]), min(affinity, 2))
+        XCTAssertEqual(try cores(["cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"]), affinity)
+        XCTAssertEqual(try cores(["cpu/cpu.cfs_quota_us": "250000\n", "cpu/cpu.cfs_period_us": "100000\n"]), min(affinity, 3))
+        XCTAssertEqual(try cores(["cpu.max": "100000 100000\n", "cpu/cpu.cfs_quota_us": "250000\n",
+                                  "cpu/cpu.cfs_period_us": "100000\n"]), 1)
+    }
 }

@@ -28,5 +28,7 @@ int clinux_install_signal_handler(int signo, void (*handler)(int));
 // capped by its container's CPU limit (cgroup v2 cpu.max or v1 CFS quota,
 // rounded up). sysconf counts the host's cores, however few a container gets.
 int clinux_usable_cores(void);
+// The same, reading the cgroup files under `cgroup_root` (tests give their own).
+int clinux_usable_cores_in(const char *cgroup_root);
 
 #endif
