@@ -53,6 +53,12 @@ def stack():
     if not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock"):
         pytest.skip("no container engine: run through scripts/test, which starts one")
     compose("down", "-v", check=False)
+    # Another process on the published ports (a `scripts/run` left going, say) would
+    # answer in the stack's place, and the engine may publish over it without a word.
+    for port in (3000, 8080):
+        with socket.socket() as probe:
+            taken = probe.connect_ex(("127.0.0.1", port)) == 0
+        assert not taken, f"port {port} is in use by another process: stop it, or this test would talk to that instead"
     up = compose("up", "--build", "-d", check=False)
     assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
     wait_for_shop(300)
