@@ -182,6 +182,28 @@ def test_network_policies_select_the_pods_they_mean(rendered):
                     assert any(matches(peer["podSelector"].get("matchLabels", {}), l) for l in labels), policy["metadata"]["name"]
 
 
+def test_prometheus_can_scrape_the_backend(rendered):
+    # The usual pod annotations name the metrics port and path; where NetworkPolicies
+    # isolate the backend, one of them must let a scraper from another namespace in.
+    overlay, docs, _ = rendered
+    [backend] = [t for _, t in pods(docs) if t["metadata"]["labels"].get("app.kubernetes.io/name") == "backend"]
+    annotations = backend["metadata"].get("annotations", {})
+    assert annotations.get("prometheus.io/scrape") == "true" and annotations.get("prometheus.io/path") == "/metrics", overlay
+    port = int(annotations["prometheus.io/port"])
+    assert port in {p["containerPort"] for c in backend["spec"]["containers"] for p in c.get("ports", [])}, overlay
+
+    def lets_a_scraper_in(rule):
+        ports = {p.get("port") for p in rule.get("ports", [])}
+        peers = rule.get("from", [])
+        return (not ports or port in ports) and (not peers or any("namespaceSelector" in peer for peer in peers))
+
+    isolating = [d for d in docs if d["kind"] == "NetworkPolicy" and "Ingress" in d["spec"].get("policyTypes", [])
+                 and selects(d["spec"]["podSelector"], backend["metadata"]["labels"])]
+    if isolating:
+        assert any(lets_a_scraper_in(rule) for d in isolating for rule in d["spec"].get("ingress", [])), \
+            f"{overlay}: no NetworkPolicy lets Prometheus reach the backend on {port}"
+
+
 def test_termination_grace_outlasts_shutdown(rendered):
     overlay, docs, _ = rendered
     backend = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "backend")
