@@ -473,6 +473,22 @@ def test_nginx_access_log_masks_cart_and_order_ids_and_emails(api, web):
         assert f'"path":"{path}"' in log, log[-2000:]
 
 
+def test_nginx_access_log_times_in_milliseconds_like_the_backend(api, web):
+    # One request through both tiers: nginx's time includes the backend's, in the same unit.
+    ids = [f"timed-{uuid.uuid4().hex[:12]}" for _ in range(5)]
+    for request_id in ids:
+        assert requests.post(web + "/api/v1/carts", headers={"X-Request-Id": request_id}).status_code == 201
+    time.sleep(0.2)
+    with open(web.access_log) as f:
+        nginx = {line["requestId"]: line for line in map(json.loads, f) if line["requestId"] in ids}
+    backend = {line["requestId"]: line for line in map(json.loads, api.output()[0].splitlines())
+               if line.get("requestId") in ids}
+    for request_id in ids:
+        took = nginx[request_id]["durationMs"]
+        assert isinstance(took, int) and took + 1 >= backend[request_id]["durationMs"], (nginx[request_id], backend[request_id])
+        assert float(nginx[request_id]["upstreamSeconds"]) * 1000 <= took + 1
+
+
 def test_product_images_from_another_host_load_and_broken_ones_show_the_placeholder(api, web, browser):
     images = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
                                os.path.join(FRONTEND, "images"), str(port := free_port())],
