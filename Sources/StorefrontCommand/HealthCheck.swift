@@ -3,6 +3,13 @@ import Glibc
 /// `storefront healthcheck`: one GET over a plain socket, for container
 /// HEALTHCHECKs in images that have no curl. Exit 0 on a 2xx, else 1.
 enum HealthCheck {
+    /// Where `serve`, started with the same settings, answers: the address it
+    /// listens on, or the IPv4 loopback when that is any address (`::` takes IPv4 too).
+    static func defaultURL(_ settings: Settings) -> String {
+        let host = settings.host == "0.0.0.0" || settings.host == "::" ? "127.0.0.1" : settings.host
+        return "http://\(Settings.inURLForm(host)):\(settings.port)/healthz"
+    }
+
     static func run(url: String) -> Int32 {
         guard url.hasPrefix("http://") else {
             printError("healthcheck: only http:// URLs are supported, got \(url)")
