@@ -25,6 +25,9 @@ class Server:
                        "LOG_FORMAT": "json", "EVENT_LOOPS": "2"}
         environment.update({k: v for k, v in os.environ.items() if k.startswith("DB_")})
         environment.update(env or {})
+        # Reached where it listens: a HOST of one IPv4 address, else the loopback (a wildcard takes it).
+        host = environment["HOST"]
+        self.host = host if host.count(".") == 3 and host != "0.0.0.0" else "127.0.0.1"
         # Files, not pipes: a pipe nobody reads fills up and blocks the server's logging.
         self.stdout = tempfile.TemporaryFile()
         self.stderr = tempfile.TemporaryFile()
@@ -34,7 +37,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"storefront exited with {self.process.returncode}: {self.output()[1]}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -42,10 +45,10 @@ class Server:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def connect(self, timeout=5):
-        return Conn(self.port, timeout)
+        return Conn(self.port, timeout, self.host)
 
     def stop(self):
         if self.process.poll() is None:
@@ -76,8 +79,8 @@ def server():
 class Conn:
     """A raw client connection that keeps bytes read past one response for the next."""
 
-    def __init__(self, port, timeout=5):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=5, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buffer = b""
 
     def __enter__(self):

@@ -529,22 +529,13 @@ def test_healthcheck_command(server):
 def test_healthcheck_without_a_url_asks_where_serve_listens():
     # The same settings as serve, HOST and PORT, find it: a wildcard HOST is asked on 127.0.0.1.
     for host in ["127.0.0.2", "0.0.0.0"]:
-        env = {"PATH": os.environ.get("PATH", ""), "HOST": host, "PORT": str(free_port())}
-        serve = subprocess.Popen([BIN, "serve"], env={**env, "MIGRATE_ON_START": "false", "DB_HOST": "127.0.0.1", "DB_PORT": "1"},
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        s = Server(env={"HOST": host, "MIGRATE_ON_START": "false"})
         try:
-            target = ("127.0.0.1" if host == "0.0.0.0" else host, int(env["PORT"]))
-            for _ in range(100):
-                try:
-                    socket.create_connection(target, timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            env = {"PATH": os.environ.get("PATH", ""), "HOST": host, "PORT": str(s.port)}
             check = subprocess.run([BIN, "healthcheck"], env=env, capture_output=True, text=True, timeout=10)
             assert check.returncode == 0, (host, check.stderr)
         finally:
-            serve.terminate()
-            serve.wait(10)
+            s.stop()
 
 
 def test_settings_accept_case_and_warn_on_a_short_admin_token():
