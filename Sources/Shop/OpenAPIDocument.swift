@@ -56,7 +56,7 @@ paths:
     get:
       tags: [probes]
       operationId: readiness
-      summary: Readiness; the database answered the last check (once a second, on a connection of its own) and the schema is current.
+      summary: Readiness; the database answered the last check (once a second, on a connection of its own) and the schema is this build's version or a newer one (a later release's, migrated during its rollout).
       responses:
         '200':
           description: Ready.

@@ -3,9 +3,27 @@ import MySQL
 /// The database schema as versioned migrations. InnoDB and utf8mb4 throughout;
 /// SQL that runs on MySQL 8.0+ and MariaDB 10.6+ (no RETURNING, no
 /// MariaDB-only syntax). Times are DATETIME(3) in UTC (sessions run in UTC).
+///
+/// A migration must keep the release before it working: it adds (tables,
+/// nullable or defaulted columns, indexes) and leaves dropping what that release
+/// still uses to a later one. A rollout migrates before its new pods serve, while
+/// the old ones still do, and a rollback runs the old build on the new schema.
 public enum Schema {
-    /// The version this binary expects; /readyz fails until the database has it.
+    /// The version this binary expects; /readyz fails until the database has it
+    /// (or a newer one).
     public static var latestVersion: Int { migrations.map(\.version).max()! }
+
+    /// Applies what is missing and says, for the log, what the database has now.
+    public static func migrate(_ connection: MySQLConnection) throws -> String {
+        let applied = try MySQLMigrator.migrate(connection, migrations)
+        let version = try MySQLMigrator.currentVersion(connection) ?? 0
+        var state = "version \(version)"
+        if version > latestVersion {
+            state += ", newer than this build's \(latestVersion): a later release migrated it, and this build serves it as it is"
+        }
+        return applied.isEmpty ? "the schema is up to date (\(state))"
+            : "applied migrations \(applied.map(String.init).joined(separator: ", ")); the schema is at \(state)"
+    }
 
     static let table = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
 

@@ -17,7 +17,7 @@ public final class ShopAPI: Sendable {
     let isDraining: @Sendable () -> Bool
     public enum LogLevel: Sendable { case warning, error }
     let log: @Sendable (LogLevel, String) -> Void
-    private let readiness = Mutex<(checkedAt: Double, problem: String?)>((-1000, "not checked yet"))
+    private let readiness = Mutex<(checkedAt: Double, problem: String?, schema: Int)>((-1000, "not checked yet", 0))
     /// The readiness check's own connection, used only by `checkReadiness`.
     private let readinessConnection = Mutex<MySQLConnection?>(nil)
     private let unavailableLog = Mutex<(loggedAt: Double, since: Int)>((-1000, 0))
@@ -285,7 +285,7 @@ public final class ShopAPI: Sendable {
     // MARK: - Readiness
 
     /// 200 when the database answered the last check (at most a few seconds ago) and
-    /// the schema is this binary's. Answered on the event loop from what
+    /// the schema is this binary's or newer. Answered on the event loop from what
     /// `checkReadiness` found: a pod whose workers and pool are all busy is loaded,
     /// not unready, and taking it out of its Service would only pile its load onto
     /// the others.
@@ -294,7 +294,7 @@ public final class ShopAPI: Sendable {
             return .json(["status": "draining", "checks": ["shutdown": "draining"]], status: .serviceUnavailable,
                          headers: HTTPHeaders([("Retry-After", "5")]))
         }
-        let (checkedAt, found) = readiness.withLock { $0 }
+        let (checkedAt, found, schema) = readiness.withLock { $0 }
         let age = MySQLConnection.monotonicNow() - checkedAt
         let problem = age > ShopAPI.readinessMaxAge && checkedAt > 0
             ? "the database has not answered the readiness check for \(Int(age)) s" : found
@@ -302,7 +302,7 @@ public final class ShopAPI: Sendable {
             return .json(["status": "unavailable", "checks": ["database": .string(problem)]], status: .serviceUnavailable,
                          headers: HTTPHeaders([("Retry-After", "1")]))
         }
-        return .json(["status": "ok", "checks": ["database": "ok", "schema": .int(Schema.latestVersion)]])
+        return .json(["status": "ok", "checks": ["database": "ok", "schema": .int(schema)]])
     }
 
     /// How old the last answer may be before readiness fails (a database that hangs).
@@ -312,21 +312,24 @@ public final class ShopAPI: Sendable {
     /// server may have all in use) and records the outcome for `/readyz`. Run about
     /// once a second by a background thread.
     public func checkReadiness() {
-        let problem = readinessConnection.withLock { connection -> String? in
+        let (problem, schema) = readinessConnection.withLock { connection -> (String?, Int) in
             do {
                 if connection == nil || connection!.isBroken || !connection!.peerLooksOpen() {
                     connection = try MySQLConnection(configuration: pool.configuration)
                 }
                 let version = try MySQLMigrator.currentVersion(connection!)
-                guard version == Schema.latestVersion else {
-                    return "schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): run storefront migrate"
+                // A newer schema is a later release's, which migrated it during its
+                // rollout; every migration keeps the release before it working
+                // (Schema.swift), so this one stays ready and can be rolled back to.
+                guard let version, version >= Schema.latestVersion else {
+                    return ("schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): run storefront migrate", version ?? 0)
                 }
-                return nil
+                return (nil, version)
             } catch {
                 if (error as? MySQLError)?.kind != .other { connection = nil }
-                return "database unavailable: \(error)"
+                return ("database unavailable: \(error)", 0)
             }
         }
-        readiness.withLock { $0 = (MySQLConnection.monotonicNow(), problem) }
+        readiness.withLock { $0 = (MySQLConnection.monotonicNow(), problem, schema) }
     }
 }

@@ -38,9 +38,7 @@ enum DatabaseCommands {
         var waiting = false
         while true {
             do {
-                let applied = try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
-                logger.log(.info, applied.isEmpty ? "schema is up to date (version \(Schema.latestVersion))"
-                           : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema is at version \(Schema.latestVersion)")
+                logger.log(.info, try pool.withConnection { try Schema.migrate($0) })
                 return 0
             } catch let error as MySQLError where error.kind != .other && MySQLConnection.monotonicNow() + 2 <= deadline {
                 if !waiting {
@@ -67,7 +65,7 @@ enum DatabaseCommands {
         MySQLLibrary.initialize()
         let pool = settings.makePool()
         do {
-            try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+            _ = try pool.withConnection { try Schema.migrate($0) }
             if let products {
                 logger.log(.warning, "replacing the catalog with \(products) generated products (carts, orders and idempotency keys are deleted)")
                 try Seeder.seedGenerated(pool, count: products) { done in

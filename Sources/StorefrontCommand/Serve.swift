@@ -45,8 +45,7 @@ enum Serve {
         // A database that is not up yet must not stop the server: readiness reports
         // it, and housekeeping retries the migrations until they succeed.
         let migrate: @Sendable () throws -> Void = {
-            let applied = try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
-            if !applied.isEmpty { logger.log(.info, "applied migrations \(applied.map(String.init).joined(separator: ", "))") }
+            logger.log(.info, try pool.withConnection { try Schema.migrate($0) })
         }
         var pendingMigration: (@Sendable () throws -> Void)?
         if settings.migrateOnStart {
