@@ -247,6 +247,13 @@ final class Connection {
     private func complete(_ request: HTTPRequest, _ response: HTTPResponse, route: String, keepAlive: Bool, isHead: Bool) {
         var response = response
         loop.server.addHeaders?(request.headers, &response)
+        if response.status.code == 200 && (request.method == .GET || isHead), let etag = response.headers.first(key: "etag"),
+           EntityTag.noneMatch(request.headers.all(key: "if-none-match"), lists: etag) {
+            // RFC 9110 §15.4.5: the validator and caching fields stay, the content and its type go.
+            response.status = .notModified
+            response.body = []
+            response.headers.remove(key: "content-type")
+        }
         // Requests the client sent before its FIN are still answered; the last one says close.
         let keep = keepAlive && !(peerClosed && input.isEmpty)
         write(response, requestID: request.requestID, keepAlive: keep, isHead: isHead, http10: request.minorVersion == 0)
@@ -273,8 +280,9 @@ final class Connection {
         out.append(contentsOf: status.reason.utf8)
         out.append(contentsOf: "\r\nDate: ".utf8)
         out.append(contentsOf: loop.date.value)
-        // RFC 9110 §8.6: no Content-Length on 1xx and 204.
-        if status.code != 204 && status.code >= 200 {
+        // RFC 9110 §8.6: no Content-Length on 1xx and 204, nor on a 304 (where it
+        // could only be the length of the content the client already holds).
+        if status.code != 204 && status.code != 304 && status.code >= 200 {
             out.append(contentsOf: "\r\nContent-Length: ".utf8)
             Connection.appendDecimal(response.body.count, to: &out)
         }
@@ -293,7 +301,7 @@ final class Connection {
             Connection.appendHeaderText(value, to: &out)
         }
         out.append(contentsOf: "\r\n\r\n".utf8)
-        if !isHead && status.code != 204 { out.append(contentsOf: response.body) }
+        if !isHead && status.code != 204 && status.code != 304 { out.append(contentsOf: response.body) }
         if !keepAlive { closeAfterWrite = true }
     }
 

@@ -107,19 +107,30 @@ paths:
       tags: [probes]
       operationId: openapi
       summary: This document.
+      parameters:
+        - {$ref: '#/components/parameters/IfNoneMatch'}
       responses:
         '200':
           description: The OpenAPI document.
+          headers:
+            ETag: {$ref: '#/components/headers/ETag'}
+            Cache-Control: {$ref: '#/components/headers/RevalidateCacheControl'}
           content:
             application/yaml: {}
+        '304': {$ref: '#/components/responses/NotModified'}
   /api/v1/categories:
     get:
       tags: [catalog]
       operationId: listCategories
       summary: Categories with the number of active products in each.
+      parameters:
+        - {$ref: '#/components/parameters/IfNoneMatch'}
       responses:
         '200':
           description: Every category, by name.
+          headers:
+            ETag: {$ref: '#/components/headers/ETag'}
+            Cache-Control: {$ref: '#/components/headers/RevalidateCacheControl'}
           content:
             application/json:
               schema:
@@ -129,6 +140,7 @@ paths:
                   items:
                     type: array
                     items: {$ref: '#/components/schemas/Category'}
+        '304': {$ref: '#/components/responses/NotModified'}
         '503': {$ref: '#/components/responses/Unavailable'}
   /api/v1/products:
     get:
@@ -148,12 +160,17 @@ paths:
         - {name: sort, in: query, schema: {type: string, enum: [name, price, '-price', newest]}}
         - {$ref: '#/components/parameters/Limit'}
         - {$ref: '#/components/parameters/Offset'}
+        - {$ref: '#/components/parameters/IfNoneMatch'}
       responses:
         '200':
           description: One page.
+          headers:
+            ETag: {$ref: '#/components/headers/ETag'}
+            Cache-Control: {$ref: '#/components/headers/RevalidateCacheControl'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/ProductPage'}
+        '304': {$ref: '#/components/responses/NotModified'}
         '400': {$ref: '#/components/responses/BadRequest'}
         '414': {$ref: '#/components/responses/URITooLong'}
         '503': {$ref: '#/components/responses/Unavailable'}
@@ -189,12 +206,18 @@ paths:
       tags: [catalog]
       operationId: getProduct
       summary: One active product.
+      parameters:
+        - {$ref: '#/components/parameters/IfNoneMatch'}
       responses:
         '200':
           description: The product.
+          headers:
+            ETag: {$ref: '#/components/headers/ETag'}
+            Cache-Control: {$ref: '#/components/headers/RevalidateCacheControl'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Product'}
+        '304': {$ref: '#/components/responses/NotModified'}
         '404': {$ref: '#/components/responses/NotFound'}
         '503': {$ref: '#/components/responses/Unavailable'}
     patch:
@@ -457,7 +480,23 @@ components:
       in: path
       required: true
       schema: {$ref: '#/components/schemas/OpaqueId'}
+    IfNoneMatch:
+      name: If-None-Match
+      in: header
+      description: |
+        ETags from earlier answers (RFC 9110 §13.1.2), or `*`. When one is the
+        current answer's (weak comparison), the answer is 304 with no content. A
+        malformed list is ignored.
+      schema: {type: string}
   headers:
+    ETag:
+      description: A weak entity tag of the answer's content (equal content, equal tag, on every replica).
+      required: true
+      schema: {type: string, pattern: '^W/"[0-9a-f]{16}"$'}
+    RevalidateCacheControl:
+      description: Caches may keep the answer but must revalidate it (with If-None-Match) before each use.
+      required: true
+      schema: {const: no-cache}
     Location:
       description: The new resource's path.
       schema: {type: string}
@@ -465,6 +504,11 @@ components:
       description: Seconds to wait before retrying.
       schema: {type: string, pattern: '^[0-9]+$'}
   responses:
+    NotModified:
+      description: The client's copy (named in If-None-Match) is current; no content.
+      headers:
+        ETag: {$ref: '#/components/headers/ETag'}
+        Cache-Control: {$ref: '#/components/headers/RevalidateCacheControl'}
     BadRequest:
       description: Malformed JSON, query parameters or headers.
       content:

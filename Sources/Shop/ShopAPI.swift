@@ -60,9 +60,10 @@ public final class ShopAPI: Sendable {
         }
         let v1 = "/api/v1"
         router.get("/readyz", .inline) { [self] _ in ready() }
-        router.get("\(v1)/openapi.yaml", .inline) { _ in
-            HTTPResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
-        }
+        var spec = HTTPResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
+        spec.headers.add("ETag", EntityTag.of(spec.body))
+        spec.headers.add("Cache-Control", "no-cache")
+        router.get("\(v1)/openapi.yaml", .inline) { [spec] _ in spec }
         // A curl of the bare address learns where to go next, rather than meeting a 404.
         let index = HTTPResponse.json([
             "service": "storefront", "api": .string(v1), "openapi": .string("\(v1)/openapi.yaml"),
@@ -76,18 +77,18 @@ public final class ShopAPI: Sendable {
                          load: @escaping @Sendable (HTTPRequest) throws -> JSONValue) {
             patterns[pattern, default: []].append(.GET)
             let fromCache: @Sendable (HTTPRequest) -> HTTPResponse? = { [self] request in
-                guard let key = try? key(request), let body = cache.fresh(key) else { return nil }
-                return ShopAPI.jsonBody(body)
+                guard let key = try? key(request), let entry = cache.fresh(key) else { return nil }
+                return ShopAPI.catalogAnswer(entry)
             }
             router.add(.GET, pattern, .blockingUnless(fromCache)) { [self] request in
-                respond(request) { ShopAPI.jsonBody(try cache.body(try key(request)) { try load(request).serialized() }) }
+                respond(request) { ShopAPI.catalogAnswer(try cache.entry(try key(request)) { try load(request).serialized() }) }
             }
         }
         cachedRoute("\(v1)/categories", key: { _ in "categories" }, load: { [self] _ in try catalog.categories() })
         cachedRoute("\(v1)/products", key: { "list:\(try Catalog.listQuery($0).cacheKey)" },
                     load: { [self] in
                         try catalog.products(try Catalog.listQuery($0)) { key, run in
-                            Int(String(decoding: try cache.body("count:\(key)") { Array(String(try run()).utf8) }, as: UTF8.self)) ?? 0
+                            Int(String(decoding: try cache.entry("count:\(key)") { Array(String(try run()).utf8) }.body, as: UTF8.self)) ?? 0
                         }
                     })
         cachedRoute("\(v1)/products/{id}", key: { "product:\(try Catalog.productID($0))" },
@@ -175,8 +176,11 @@ public final class ShopAPI: Sendable {
     /// Deletes idempotency keys past their 24 hours; returns how many (at most a batch).
     public func pruneIdempotencyKeys() throws -> UInt64 { try checkout.pruneKeys() }
 
-    static func jsonBody(_ body: [UInt8]) -> HTTPResponse {
-        HTTPResponse(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: body)
+    /// A catalog read: any cache may keep it but must ask again before reusing it,
+    /// and the server answers 304 to a client that already holds this ETag.
+    static func catalogAnswer(_ entry: CatalogCache.Entry) -> HTTPResponse {
+        HTTPResponse(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json"), ("ETag", entry.etag), ("Cache-Control", "no-cache")]),
+                     body: entry.body)
     }
 
     // MARK: - Cross-cutting

@@ -109,17 +109,38 @@ final class HTTPServerTests: XCTestCase {
         let client = try TestClient(port: server.port)
         // If HEAD carried a body, the second response would be misread from its bytes.
         client.send("HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: t\r\n\r\n")
-        var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while !String(decoding: buffer, as: UTF8.self).contains(#"{"id":"2"}"#) {
-            let n = recv(client.fd, &chunk, chunk.count, 0)
-            guard n > 0 else { return XCTFail("connection ended early") }
-            buffer += chunk[0..<n]
-        }
-        let text = String(decoding: buffer, as: UTF8.self)
+        let text = try XCTUnwrap(client.readRaw(until: #"{"id":"2"}"#), "connection ended early")
         XCTAssertTrue(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
         XCTAssertTrue(text.contains("Content-Length: 15\r\n"))
         XCTAssertFalse(text.contains(#"{"status":"ok"}"#))
+    }
+
+    func testIfNoneMatchWithTheCurrentTagGets304WithoutContent() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        for (condition, status) in [(#""v1""#, 304), (#"W/"v1""#, 304), (#""v0", "v1""#, 304), ("*", 304),
+                                    (#""v2""#, 200), ("v1", 200), (#""v0" "v1""#, 200)] {
+            client.send("GET /tagged HTTP/1.1\r\nHost: t\r\nIf-None-Match: \(condition)\r\n\r\n")
+            let response = try XCTUnwrap(client.readResponse(), condition)
+            XCTAssertEqual(response.status, status, condition)
+            XCTAssertEqual(response.headers["etag"], #""v1""#, condition)
+            XCTAssertEqual(response.headers["cache-control"], "no-cache", "kept on a 304 too (RFC 9110 §15.4.5)")
+            if status == 304 {
+                XCTAssertNil(response.headers["content-length"], "only the held content's length could go here: none at all")
+                XCTAssertNil(response.headers["content-type"])
+            }
+        }
+        // No content follows a 304: the next answer on the connection starts right after its head.
+        client.send("GET /tagged HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\nGET /items/7 HTTP/1.1\r\nHost: t\r\n\r\n")
+        let text = try XCTUnwrap(client.readRaw(until: #"{"id":"7"}"#), "connection ended early")
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 304 Not Modified\r\n"), text)
+        XCTAssertTrue(text.contains("\r\n\r\nHTTP/1.1 200 OK\r\n"), text)
+        // Only a GET or HEAD answered 200 becomes a 304.
+        client.send("HEAD /tagged HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 304)
+        client.send("GET /items/7 HTTP/1.1\r\nHost: t\r\nIf-None-Match: *\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 200, "no ETag, no 304")
     }
 
     func testHTTP10ClosesUnlessKeepAliveAsked() throws {

@@ -51,6 +51,19 @@ final class TestClient: @unchecked Sendable {
         }
     }
 
+    /// The raw bytes received until `marker` appears in them (nil if the connection ends first).
+    func readRaw(until marker: String) -> String? {
+        var buffer = pending
+        pending = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: buffer, as: UTF8.self).contains(marker) {
+            let n = recv(fd, &chunk, chunk.count, 0)
+            guard n > 0 else { return nil }
+            buffer += chunk[0..<n]
+        }
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
     /// True when the server has closed (EOF) within the timeout.
     func readEOF() -> Bool {
         var byte: UInt8 = 0
@@ -118,6 +131,7 @@ final class TestServer: @unchecked Sendable {
             .json(["from": "worker"])
         }
         router.get("/items/{id}") { request in .json(["id": .string(request.pathParameters["id"])]) }
+        router.get("/tagged") { _ in .json(["version": 1], headers: HTTPHeaders([("ETag", #""v1""#), ("Cache-Control", "no-cache")])) }
         server = try HTTPServer(configuration: configuration, router: router, addHeaders: addHeaders, logger: { _, _ in })
         let server = self.server
         thread = startThread(name: "test-server") { server.run() }

@@ -361,6 +361,11 @@ def test_nginx_config_and_headers(api, web):
     # /api/ is proxied, with the client's request id passed on; nothing else is.
     proxied = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "ui-trace-1"})
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
+    # A browser revalidating a compressed catalog answer sends back its ETag and gets a 304 through nginx.
+    listing = requests.get(web + "/api/v1/products?limit=20", headers={"Accept-Encoding": "gzip"})
+    assert listing.headers["Content-Encoding"] == "gzip" and listing.headers["ETag"].startswith('W/"')
+    held = requests.get(web + "/api/v1/products?limit=20", headers={"Accept-Encoding": "gzip", "If-None-Match": listing.headers["ETag"]})
+    assert held.status_code == 304 and held.headers["ETag"] == listing.headers["ETag"] and held.content == b""
     # One that is not sane is replaced by nginx's own, which the backend then keeps: both logs name the request alike.
     replaced = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "not sane " + "x" * 200})
     assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["X-Request-Id"]), replaced.headers

@@ -2,6 +2,7 @@
 import concurrent.futures
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -106,6 +107,33 @@ def test_listing_shows_only_active_products(api):
     problem(requests.get(f"{api.url}/api/v1/products/{p['id']}"), 404)
     listed = requests.get(api.url + "/api/v1/products", params={"q": p["sku"]}).json()
     assert listed["items"] == []
+
+
+def test_catalog_reads_carry_an_etag_and_answer_304_to_a_client_that_holds_it(api):
+    p = make_product(api, priceCents=1000)
+    url = f"{api.url}/api/v1/products/{p['id']}"
+    first = requests.get(url)
+    tag = first.headers["ETag"]
+    assert first.status_code == 200 and re.fullmatch(r'W/"[0-9a-f]{16}"', tag) and first.headers["Cache-Control"] == "no-cache"
+    held = requests.get(url, headers={"If-None-Match": tag})
+    assert held.status_code == 304 and held.content == b"" and held.headers["ETag"] == tag
+    assert "Content-Length" not in held.headers and "Content-Type" not in held.headers and held.headers["Cache-Control"] == "no-cache"
+    assert requests.head(url, headers={"If-None-Match": tag}).status_code == 304
+    assert requests.get(url, headers={"If-None-Match": f'"other", {tag}'}).status_code == 304
+    assert requests.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    assert requests.get(url, headers={"If-None-Match": tag.removeprefix("W/") + " junk"}).status_code == 200  # malformed: ignored
+    # A change makes a new tag, so the client holding the old one gets the new product.
+    assert requests.patch(url, json={"priceCents": 1100}, headers=ADMIN).status_code == 200
+    changed = requests.get(url, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.json()["priceCents"] == 1100 and changed.headers["ETag"] != tag
+    for path in ["/api/v1/products?limit=5&sort=newest", "/api/v1/categories", "/api/v1/openapi.yaml"]:
+        r = requests.get(api.url + path)
+        assert requests.get(api.url + path, headers={"If-None-Match": r.headers["ETag"]}).status_code == 304, path
+    # Carts and orders are never stored (no-store), so they have no tag to hold.
+    cart = requests.post(api.url + "/api/v1/carts")
+    again = requests.get(api.url + cart.headers["Location"], headers={"If-None-Match": "*"})
+    assert again.status_code == 200 and "ETag" not in again.headers and again.headers["Cache-Control"] == "no-store"
+    assert requests.get(f"{api.url}/api/v1/products/999999999", headers={"If-None-Match": "*"}).status_code == 404
 
 
 # --- admin ---------------------------------------------------------------------
@@ -557,8 +585,8 @@ def test_carts_orders_and_admin_answers_are_never_cached(api):
     assert [r.status_code for r in answers] == [201, 200, 200, 201, 201, 200, 404, 200, 401, 200]
     for r in answers:
         assert r.headers.get("Cache-Control") == "no-store", (r.request.method, r.url, r.headers)
-    # The public catalog stays cacheable by whoever wants to.
-    assert "Cache-Control" not in requests.get(f"{api.url}/api/v1/products/{p['id']}").headers
+    # The public catalog may be kept, and revalidated before each use.
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").headers["Cache-Control"] == "no-cache"
 
 
 def test_a_cart_holds_at_most_50_products(api):
