@@ -23,7 +23,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from selenium_axe_python import Axe
 
-from conftest import ADMIN, free_port, make_product
+from conftest import ADMIN, free_port, make_product, unique
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FRONTEND = os.path.join(ROOT, "frontend")
@@ -362,9 +362,13 @@ def test_nginx_config_and_headers(api, web):
     proxied = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "ui-trace-1"})
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
     # A browser revalidating a compressed catalog answer sends back its ETag and gets a 304 through nginx.
-    listing = requests.get(web + "/api/v1/products?limit=20", headers={"Accept-Encoding": "gzip"})
+    category = unique("gzip").lower()
+    for _ in range(3):
+        make_product(api, category=category)
+    url = f"{web}/api/v1/products?category={category}"
+    listing = requests.get(url, headers={"Accept-Encoding": "gzip"})
     assert listing.headers["Content-Encoding"] == "gzip" and listing.headers["ETag"].startswith('W/"')
-    held = requests.get(web + "/api/v1/products?limit=20", headers={"Accept-Encoding": "gzip", "If-None-Match": listing.headers["ETag"]})
+    held = requests.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": listing.headers["ETag"]})
     assert held.status_code == 304 and held.headers["ETag"] == listing.headers["ETag"] and held.content == b""
     # One that is not sane is replaced by nginx's own, which the backend then keeps: both logs name the request alike.
     replaced = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "not sane " + "x" * 200})
@@ -492,6 +496,25 @@ def test_nginx_access_log_times_in_milliseconds_like_the_backend(api, web):
         took = nginx[request_id]["durationMs"]
         assert isinstance(took, int) and took + 1 >= backend[request_id]["durationMs"], (nginx[request_id], backend[request_id])
         assert float(nginx[request_id]["upstreamSeconds"]) * 1000 <= took + 1
+
+
+def test_the_shop_revalidates_catalog_reads_rather_than_fetching_them_again(api, web, browser):
+    # The API's ETag and no-cache let the browser keep a listing and only ask whether it
+    # changed: the second visit to a category costs a 304 with no content, through nginx.
+    category = unique("etag").lower()
+    make_product(api, category=category, name="Revalidated Lamp")
+    p = Page(browser, web)
+    for _ in range(2):
+        p.go(f"/#/?category={category}")
+        p.wait_text("[data-testid=product-grid]", "Revalidated Lamp")
+        p.go("/#/orders")
+        p.wait("[data-testid=lookup-id]")
+    time.sleep(0.2)
+    with open(web.access_log) as f:
+        listings = [line for line in map(json.loads, f)
+                    if line["path"].startswith("/api/v1/products?") and f"category={category}" in line["path"]]
+    assert [line["status"] for line in listings] == [200, 304], listings
+    assert listings[1]["bytes"] == 0
 
 
 def test_product_images_from_another_host_load_and_broken_ones_show_the_placeholder(api, web, browser):
