@@ -5,6 +5,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 
 import pytest
 import yaml
@@ -76,8 +78,9 @@ def test_compose_file_is_accepted():
 # ---- cross-references a schema cannot check ----
 
 def pods(docs):
-    """(workload, pod template) for every Deployment and StatefulSet."""
-    return [(d, d["spec"]["template"]) for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    """(workload, pod template) for every Deployment, StatefulSet and CronJob."""
+    return [(d, d["spec"]["jobTemplate"]["spec"]["template"] if d["kind"] == "CronJob" else d["spec"]["template"])
+            for d in docs if d["kind"] in ("Deployment", "StatefulSet", "CronJob")]
 
 
 def matches(selector, labels):
@@ -221,3 +224,61 @@ def test_production_requires_tls_to_the_database(rendered):
     for container in spec["initContainers"] + spec["containers"]:
         tls = {e["name"]: e.get("value") for e in container["env"]}.get("DB_TLS", "preferred")
         assert tls == ("required" if overlay == "production" else "preferred"), f"{overlay}: {container['name']} DB_TLS={tls}"
+
+
+def test_the_nightly_backup_restores_to_the_same_data(tmp_path):
+    """Runs the production CronJob's own script against the test database (MariaDB's
+    client here, so without MySQL 8.4's --ssl-mode), restores the file it wrote into
+    a fresh database as the README says, and compares every table; files older than
+    KEEP_DAYS go, others stay."""
+    if not os.environ.get("DB_HOST"):
+        pytest.skip("needs the test database (scripts/test starts one)")
+    job = next(d for d in render("production") if d["kind"] == "CronJob" and d["metadata"]["name"] == "mysql-backup")
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    settings = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    assert settings["DB_HOST"] == "mysql" and settings["DUMP_OPTIONS"] == "--ssl-mode=REQUIRED"
+    suffix = uuid.uuid4().hex[:8]
+    source, target = f"storefront_backup_{suffix}", f"storefront_restore_{suffix}"
+    client = ["mysql", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"]]
+    db_env = dict(os.environ, MYSQL_PWD=os.environ["DB_PASSWORD"])
+
+    def sql(statement, database=""):
+        return subprocess.run(client + ["-N", "-e", statement] + ([database] if database else []), env=db_env,
+                              capture_output=True, text=True, check=True).stdout
+
+    sql(f"CREATE DATABASE {source}; CREATE DATABASE {target}")
+    try:
+        # The real schema with the demo catalog, and text that a careless dump would mangle.
+        binary = os.path.join(ROOT, ".build", "debug", "storefront")
+        subprocess.run([binary, "seed"], env=dict(os.environ, DB_NAME=source), capture_output=True, check=True, timeout=120)
+        sql("UPDATE products SET description = CONCAT('tab', CHAR(9), 'newline', CHAR(10), 'quotes '' \" backslash \\\\ émoji 🙂') WHERE id = 1", source)
+        old = tmp_path / f"{source}-20200101T000000Z.sql.gz"
+        old.write_bytes(b"")
+        os.utime(old, (time.time() - 30 * 86400,) * 2)
+        other = tmp_path / "notes.txt"
+        other.write_text("kept")
+        os.utime(other, (time.time() - 30 * 86400,) * 2)
+        env = {**os.environ, **settings, "DB_HOST": os.environ["DB_HOST"], "DB_PORT": os.environ["DB_PORT"], "DB_NAME": source,
+               "DB_USER": os.environ["DB_USER"], "DB_PASSWORD": os.environ["DB_PASSWORD"], "DUMP_OPTIONS": "",
+               "BACKUP_DIR": str(tmp_path), "TMPDIR": str(tmp_path)}
+        run = subprocess.run(container["command"], capture_output=True, text=True, timeout=120, env=env)
+        assert run.returncode == 0, run.stderr
+        files = sorted(p.name for p in tmp_path.iterdir())
+        backups = [name for name in files if name.startswith(source) and name.endswith(".sql.gz")]
+        assert len(backups) == 1 and old.name not in files and "notes.txt" in files, (files, run.stdout)
+        assert not any(name.endswith(".partial") or name.endswith(".cnf") for name in files), files
+        assert f"backed up {source} to {tmp_path / backups[0]}" in run.stdout
+        assert oct((tmp_path / backups[0]).stat().st_mode & 0o777) == "0o600"
+
+        # The README's restore: the file, gunzipped, into the mysql client.
+        with open(tmp_path / backups[0], "rb") as f:
+            unzipped = subprocess.run(["gunzip", "-c"], stdin=f, capture_output=True, check=True).stdout
+        subprocess.run(client + [target], input=unzipped, env=db_env, check=True, capture_output=True)
+        tables = sql("SHOW TABLES", source).split()
+        assert {"products", "orders", "schema_migrations"} <= set(tables)
+        assert sql("SHOW TABLES", target).split() == tables
+        for table in tables:
+            assert sql(f"CHECKSUM TABLE {source}.{table}").split()[1] == sql(f"CHECKSUM TABLE {target}.{table}").split()[1], table
+        assert sql("SELECT description FROM products WHERE id = 1", target) == sql("SELECT description FROM products WHERE id = 1", source)
+    finally:
+        sql(f"DROP DATABASE IF EXISTS {source}; DROP DATABASE IF EXISTS {target}")
