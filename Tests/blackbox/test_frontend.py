@@ -269,6 +269,10 @@ def test_out_of_stock_add_shows_a_message(api, web, browser):
     p.go(f"/#/product/{sold_out['id']}")
     button = p.wait("[data-testid=product] [data-testid=add-to-cart]")
     assert not button.is_enabled() and "Out of stock" in browser.find_element(By.CSS_SELECTOR, "[data-testid=product]").text
+    # Large numbers are grouped as the prices are.
+    plenty = make_product(api, name=f"Plenty {uuid.uuid4().hex[:6]}", stock=1234567)
+    p.go(f"/#/product/{plenty['id']}")
+    p.wait_text("[data-testid=product]", "1,234,567 in stock")
 
 
 def test_a_checkout_refused_for_stock_can_be_placed_once_the_cart_is_fixed(api, web, browser):

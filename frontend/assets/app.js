@@ -127,7 +127,7 @@ async function setLine(productId, quantity) {
 function stockMessage(error) {
   const short = error.problem.items?.[0];
   if (error.status === 409 && short) {
-    return short.available === 0 ? "Sorry, that product is out of stock." : `Sorry, only ${short.available} left in stock.`;
+    return short.available === 0 ? "Sorry, that product is out of stock." : `Sorry, only ${short.available.toLocaleString("en-US")} left in stock.`;
   }
   return error.message;
 }
@@ -221,7 +221,7 @@ async function productView(id) {
       h("h1", {}, product.name),
       h("p", { class: "price big" }, money(product.priceCents)),
       h("p", {}, product.description),
-      h("p", { class: out ? "stock out" : "stock" }, out ? "Out of stock" : `${product.stock} in stock`),
+      h("p", { class: out ? "stock out" : "stock" }, out ? "Out of stock" : `${product.stock.toLocaleString("en-US")} in stock`),
       h("form", { class: "add", onsubmit: (e) => { e.preventDefault(); addToCart(product, parseInt(quantity.value, 10) || 1); } },
         h("label", { for: "qty" }, "Quantity"), quantity,
         h("button", { type: "submit", disabled: out, "data-testid": "add-to-cart" }, out ? "Sold out" : "Add to cart")))));
