@@ -27,7 +27,7 @@ public enum EntityTag {
                     i += 1
                     continue
                 }
-                var end: Int
+                let end: Int
                 if b == UInt8(ascii: "*") {
                     found = true
                     end = i

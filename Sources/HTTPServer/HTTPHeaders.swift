@@ -40,7 +40,9 @@ public struct HTTPHeaders: Sendable, Sequence {
         all(key: key).flatMap { $0.split(separator: ",") }.map { $0.trimmingOWS().lowercased() }.filter { !$0.isEmpty }
     }
 
+    /// Drops every field with that (lowercased) key.
     mutating func remove(key: String) { fields.removeAll { $0.key == key } }
+
     /// Appends a field whose name is already lowercase (the parser lowercases as it copies).
     mutating func append(key: String, value: String) { fields.append((key, key, value)) }
 
