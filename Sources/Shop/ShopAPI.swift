@@ -253,10 +253,10 @@ public final class ShopAPI: Sendable {
             response.headers.add("Vary", "Origin")
             guard let origin = fields["origin"], origins.contains("*") || origins.contains(origin) else { return }
             response.headers.set("Access-Control-Allow-Origin", origins.contains("*") ? "*" : origin)
-            response.headers.set("Access-Control-Expose-Headers", "Location, X-Request-Id, Retry-After, Idempotent-Replayed")
+            response.headers.set("Access-Control-Expose-Headers", "Location, X-Request-Id, Retry-After, Idempotent-Replayed, ETag")
             if fields["access-control-request-method"] != nil, response.status == .noContent, let allow = response.headers["allow"] {
                 response.headers.set("Access-Control-Allow-Methods", allow)
-                response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id")
+                response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id, If-None-Match")
                 response.headers.set("Access-Control-Max-Age", "600")
             }
         }

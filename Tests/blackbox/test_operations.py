@@ -567,6 +567,13 @@ def test_cors_only_for_configured_origins(api):
         assert "Access-Control-Allow-Origin" not in other.headers
         again = requests.get(s.url + "/api/v1/categories", headers={"Origin": "http://shop.example"})  # a cache hit
         assert again.headers["Access-Control-Allow-Origin"] == "http://shop.example" and again.json() == ok.json()
+        # A page on the origin may read the ETag and send it back itself (a preflighted header).
+        assert "ETag" in ok.headers["Access-Control-Expose-Headers"]
+        held = requests.get(s.url + "/api/v1/categories", headers={"Origin": "http://shop.example", "If-None-Match": ok.headers["ETag"]})
+        assert held.status_code == 304 and held.headers["Access-Control-Allow-Origin"] == "http://shop.example"
+        pre = requests.options(s.url + "/api/v1/categories", headers={
+            "Origin": "http://shop.example", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "if-none-match"})
+        assert "If-None-Match" in pre.headers["Access-Control-Allow-Headers"]
         pre = requests.options(s.url + "/api/v1/carts/abc/items/1", headers={
             "Origin": "https://admin.example", "Access-Control-Request-Method": "PUT"})
         assert pre.status_code == 204 and "PUT" in pre.headers["Access-Control-Allow-Methods"]
