@@ -249,9 +249,9 @@ final class Connection {
         loop.server.addHeaders?(request.headers, &response)
         if response.status.code == 200 && (request.method == .GET || isHead), let etag = response.headers.first(key: "etag"),
            EntityTag.noneMatch(request.headers.all(key: "if-none-match"), lists: etag) {
-            // RFC 9110 §15.4.5: the validator and caching fields stay, the content and its type go.
+            // RFC 9110 §15.4.5: the validator and caching fields stay, the content and its
+            // type go. The body stays in `response` only for its length (as after a HEAD).
             response.status = .notModified
-            response.body = []
             response.headers.remove(key: "content-type")
         }
         // Requests the client sent before its FIN are still answered; the last one says close.
@@ -259,7 +259,7 @@ final class Connection {
         write(response, requestID: request.requestID, keepAlive: keep, isHead: isHead, http10: request.minorVersion == 0)
         loop.server.finished(
             method: request.method.rawValue, route: route, target: request.target, status: response.status.code,
-            bodyBytes: isHead ? 0 : response.body.count, started: requestStartedAt, now: loop.now,
+            bodyBytes: isHead || response.status.code == 304 ? 0 : response.body.count, started: requestStartedAt, now: loop.now,
             remoteAddress: remoteAddress, requestID: request.requestID)
     }
 
@@ -280,9 +280,9 @@ final class Connection {
         out.append(contentsOf: status.reason.utf8)
         out.append(contentsOf: "\r\nDate: ".utf8)
         out.append(contentsOf: loop.date.value)
-        // RFC 9110 §8.6: no Content-Length on 1xx and 204, nor on a 304 (where it
-        // could only be the length of the content the client already holds).
-        if status.code != 204 && status.code != 304 && status.code >= 200 {
+        // RFC 9110 §8.6: no Content-Length on 1xx and 204. A 304 says the length of
+        // the content the client already holds, as a HEAD says that of a GET.
+        if status.code != 204 && status.code >= 200 {
             out.append(contentsOf: "\r\nContent-Length: ".utf8)
             Connection.appendDecimal(response.body.count, to: &out)
         }

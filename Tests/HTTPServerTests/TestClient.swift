@@ -92,7 +92,7 @@ struct TestResponse {
             let parts = line.split(separator: ":", maxSplits: 1)
             headers[parts[0].lowercased()] = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
         }
-        let length = status == 100 || status == 204 ? 0 : Int(headers["content-length"] ?? "0")!
+        let length = status == 100 || status == 204 || status == 304 ? 0 : Int(headers["content-length"] ?? "0")!
         guard buffer.count >= end + 4 + length else { return nil }
         let body = Array(buffer[(end + 4)..<(end + 4 + length)])
         buffer.removeFirst(end + 4 + length)
