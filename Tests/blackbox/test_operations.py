@@ -11,7 +11,9 @@ import threading
 import time
 import uuid
 
+import promql_parser
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ADMIN, ADMIN_TOKEN, BIN, Server, make_cart, make_product, order_body
@@ -519,6 +521,40 @@ def test_metrics_parse_and_move(api):
     assert value(after, "process_open_fds") < value(after, "process_max_fds")
     version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.split()[-1]
     assert [(s.labels, s.value) for s in after["storefront_build_info"].samples] == [({"version": version}, 1)]
+
+
+def test_alert_rules_parse_and_use_only_metrics_the_server_exposes(api):
+    """docs/alerts.yaml: each rule is whole, its PromQL parses, and every series and
+    label it selects on is one that GET /metrics gives (so a rename cannot leave an
+    alert that silently never fires)."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "alerts.yaml")) as f:
+        rules = [r for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
+    requests.get(api.url + "/api/v1/products/1")
+    exposed = {}  # sample name -> label names
+    for family in text_string_to_metric_families(requests.get(api.url + "/metrics").text):
+        for sample in family.samples:
+            exposed.setdefault(sample.name, set()).update(sample.labels)
+
+    def selectors(node):
+        if isinstance(node, promql_parser.VectorSelector):
+            yield node
+        for attribute in ("lhs", "rhs", "expr", "vector_selector", "param"):
+            child = getattr(node, attribute, None)
+            if child is not None:
+                yield from selectors(child)
+        for child in getattr(node, "args", None) or []:
+            yield from selectors(child)
+
+    assert len(rules) >= 5
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
+        assert rule["labels"]["severity"] in ("page", "ticket") and rule["annotations"]["summary"], rule["alert"]
+        found = list(selectors(promql_parser.parse(rule["expr"])))
+        assert found, rule["alert"]
+        for selector in found:
+            assert selector.name in exposed, (rule["alert"], selector.name)
+            for matcher in selector.matchers.matchers:
+                assert matcher.name in exposed[selector.name], (rule["alert"], selector.name, matcher.name)
 
 
 def test_secrets_stay_out_of_logs_and_errors():
