@@ -21,6 +21,8 @@ public final class ShopAPI: Sendable {
     /// The readiness check's own connection, used only by `checkReadiness`.
     private let readinessConnection = Mutex<MySQLConnection?>(nil)
     private let unavailableLog = Mutex<(loggedAt: Double, since: Int)>((-1000, 0))
+    /// Why the last migration at start-up failed, for `/readyz` (nil once one succeeds).
+    private let migrationFailure = Mutex<String?>(nil)
 
     let catalog: Catalog
     let cache = CatalogCache()
@@ -309,6 +311,12 @@ public final class ShopAPI: Sendable {
         return .json(["status": "ok", "checks": ["database": "ok", "schema": .int(schema)]])
     }
 
+    /// What the last migration attempt at start-up met (nil: it succeeded), so that
+    /// `/readyz` says why the schema is behind rather than only that it is.
+    public func noteMigration(failure: String?) {
+        migrationFailure.withLock { $0 = failure }
+    }
+
     /// How old the last answer may be before readiness fails (a database that hangs).
     static let readinessMaxAge = 5.0
 
@@ -326,7 +334,8 @@ public final class ShopAPI: Sendable {
                 // rollout; every migration keeps the release before it working
                 // (Schema.swift), so this one stays ready and can be rolled back to.
                 guard let version, version >= Schema.latestVersion else {
-                    return ("schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): run storefront migrate", version ?? 0)
+                    let next = migrationFailure.withLock { $0 }.map { "migrating at start-up fails, retried every 5 s: \($0)" } ?? "run storefront migrate"
+                    return ("schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): \(next)", version ?? 0)
                 }
                 return (nil, version)
             } catch {

@@ -42,10 +42,25 @@ enum Serve {
             return 2
         }
 
+        var options = ShopAPI.Options()
+        options.adminToken = settings.adminToken
+        let api = ShopAPI(pool: pool, options: options, metrics: metrics.shop, isDraining: { [unowned server] in server.isDraining },
+                          log: { level, message in logger.log(level == .error ? .error : .warning, message) })
+        api.register(on: router)
+        router.get("/metrics", .inline) { [unowned server] _ in
+            .text(metrics.render(server: server, pool: pool), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+
         // A database that is not up yet must not stop the server: readiness reports
         // it, and housekeeping retries the migrations until they succeed.
         let migrate: @Sendable () throws -> Void = {
-            logger.log(.info, try pool.withConnection { try Schema.migrate($0) })
+            do {
+                logger.log(.info, try pool.withConnection { try Schema.migrate($0) })
+                api.noteMigration(failure: nil)
+            } catch {
+                api.noteMigration(failure: "\(error)")
+                throw error
+            }
         }
         var pendingMigration: (@Sendable () throws -> Void)?
         if settings.migrateOnStart {
@@ -55,15 +70,6 @@ enum Serve {
                 logger.log(.warning, "could not migrate at start-up (\(error)); retrying in the background, /readyz stays 503 until the schema is current")
                 pendingMigration = migrate
             }
-        }
-
-        var options = ShopAPI.Options()
-        options.adminToken = settings.adminToken
-        let api = ShopAPI(pool: pool, options: options, metrics: metrics.shop, isDraining: { [unowned server] in server.isDraining },
-                          log: { level, message in logger.log(level == .error ? .error : .warning, message) })
-        api.register(on: router)
-        router.get("/metrics", .inline) { [unowned server] _ in
-            .text(metrics.render(server: server, pool: pool), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
 
         if let token = settings.adminToken, token.utf8.count < 16 {

@@ -353,6 +353,26 @@ def test_readiness_names_a_missing_schema_until_migrated_and_keeps_a_newer_one()
         mariadb(f"DROP DATABASE {database}")
 
 
+def test_readiness_says_why_the_migration_at_start_up_fails_and_recovers_once_it_can():
+    """A database that answers but cannot take the schema (here another application's
+    `products` table is in the way): /readyz names the migration's own error, not just
+    "run storefront migrate", which would fail the same way; once the obstacle is
+    gone, the background retry migrates and the server becomes ready by itself."""
+    database = "storefront_ops_" + uuid.uuid4().hex[:8]
+    mariadb(f"CREATE DATABASE {database}", f"CREATE TABLE {database}.products (id INT PRIMARY KEY, title TEXT)")
+    s = Server(env={"DB_NAME": database})
+    try:
+        r = requests.get(s.url + "/readyz")
+        detail = r.json()["checks"]["database"]
+        assert r.status_code == 503 and detail.startswith("schema version is none, expected 1: migrating at start-up fails"), detail
+        assert "Foreign key constraint is incorrectly formed" in detail, detail
+        mariadb(f"DROP TABLE {database}.products")
+        assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200, timeout=20)
+    finally:
+        s.stop()
+        mariadb(f"DROP DATABASE {database}")
+
+
 def test_migrate_waits_for_a_database_that_is_not_up_yet():
     """`migrate --wait S` (the Kubernetes init container's command) gives a database
     that is still starting S seconds instead of failing, and crash-looping, at once."""
