@@ -394,11 +394,13 @@ def test_a_path_that_is_not_the_shops_gets_the_shop_saying_page_not_found(api, w
         r = requests.get(web + path)
         assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html"), path
         assert "<title>Storefront</title>" in r.text and "script-src 'self'" in r.headers["Content-Security-Policy"], path
+        assert r.headers["Cache-Control"] == "no-cache", path  # revalidated, as the shop's page always is
     r = requests.post(web + "/no/such/page")
     assert r.status_code == 404 and "<title>Storefront</title>" in r.text
     # The API's own 404s stay problem documents.
     r = requests.get(web + "/api/v1/no-such-thing")
-    assert r.status_code == 404 and r.headers["Content-Type"] == "application/problem+json"
+    assert r.status_code == 404 and r.headers["Content-Type"] == "application/problem+json" and "Cache-Control" not in r.headers
+    assert requests.get(web + "/").headers["Cache-Control"] == "no-cache"  # expires -1's one header, no second
     p = Page(browser, web)
     p.go("/no/such/page#/cart")
     p.wait("[data-testid=page-not-found]")
