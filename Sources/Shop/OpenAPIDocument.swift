@@ -187,6 +187,10 @@ paths:
       responses:
         '201':
           description: Created.
+          links:
+            GetProduct: {$ref: '#/components/links/GetProduct'}
+            UpdateProduct: {$ref: '#/components/links/UpdateProduct'}
+            DeactivateProduct: {$ref: '#/components/links/DeactivateProduct'}
           headers:
             Location: {$ref: '#/components/headers/Location'}
           content:
@@ -211,6 +215,9 @@ paths:
       responses:
         '200':
           description: The product.
+          links:
+            UpdateProduct: {$ref: '#/components/links/UpdateProduct'}
+            DeactivateProduct: {$ref: '#/components/links/DeactivateProduct'}
           headers:
             ETag: {$ref: '#/components/headers/ETag'}
             Cache-Control: {$ref: '#/components/headers/RevalidateCacheControl'}
@@ -233,6 +240,10 @@ paths:
       responses:
         '200':
           description: The product after the change.
+          links:
+            GetProduct: {$ref: '#/components/links/GetProduct'}
+            UpdateProduct: {$ref: '#/components/links/UpdateProduct'}
+            DeactivateProduct: {$ref: '#/components/links/DeactivateProduct'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Product'}
@@ -261,6 +272,10 @@ paths:
       responses:
         '201':
           description: Created.
+          links:
+            GetCart: {$ref: '#/components/links/GetCart'}
+            SetCartLine: {$ref: '#/components/links/SetCartLine'}
+            RemoveCartLine: {$ref: '#/components/links/RemoveCartLine'}
           headers:
             Location: {$ref: '#/components/headers/Location'}
           content:
@@ -277,6 +292,11 @@ paths:
       responses:
         '200':
           description: The cart.
+          links:
+            GetCart: {$ref: '#/components/links/GetCart'}
+            SetCartLine: {$ref: '#/components/links/SetCartLine'}
+            RemoveCartLine: {$ref: '#/components/links/RemoveCartLine'}
+            CheckoutCart: {$ref: '#/components/links/CheckoutCart'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Cart'}
@@ -302,6 +322,11 @@ paths:
       responses:
         '200':
           description: The cart after the change.
+          links:
+            GetCart: {$ref: '#/components/links/GetCart'}
+            SetCartLine: {$ref: '#/components/links/SetCartLine'}
+            RemoveCartLine: {$ref: '#/components/links/RemoveCartLine'}
+            CheckoutCart: {$ref: '#/components/links/CheckoutCart'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Cart'}
@@ -319,6 +344,11 @@ paths:
       responses:
         '200':
           description: The cart after the change.
+          links:
+            GetCart: {$ref: '#/components/links/GetCart'}
+            SetCartLine: {$ref: '#/components/links/SetCartLine'}
+            RemoveCartLine: {$ref: '#/components/links/RemoveCartLine'}
+            CheckoutCart: {$ref: '#/components/links/CheckoutCart'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Cart'}
@@ -355,6 +385,10 @@ paths:
       responses:
         '201':
           description: The order (or its replay).
+          links:
+            GetOrder: {$ref: '#/components/links/GetOrder'}
+            CancelOrder: {$ref: '#/components/links/CancelOrder'}
+            AdvanceOrder: {$ref: '#/components/links/AdvanceOrder'}
           headers:
             Location: {$ref: '#/components/headers/Location'}
             Idempotent-Replayed:
@@ -400,6 +434,10 @@ paths:
       responses:
         '200':
           description: The order.
+          links:
+            GetOrder: {$ref: '#/components/links/GetOrder'}
+            CancelOrder: {$ref: '#/components/links/CancelOrder'}
+            AdvanceOrder: {$ref: '#/components/links/AdvanceOrder'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Order'}
@@ -422,6 +460,10 @@ paths:
       responses:
         '200':
           description: The order after the change.
+          links:
+            GetOrder: {$ref: '#/components/links/GetOrder'}
+            CancelOrder: {$ref: '#/components/links/CancelOrder'}
+            AdvanceOrder: {$ref: '#/components/links/AdvanceOrder'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Order'}
@@ -443,6 +485,8 @@ paths:
       responses:
         '200':
           description: The cancelled order.
+          links:
+            GetOrder: {$ref: '#/components/links/GetOrder'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Order'}
@@ -563,6 +607,38 @@ components:
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
+  links:
+    GetCart:
+      operationId: getCart
+      parameters: {cartId: '$response.body#/id'}
+    SetCartLine:
+      operationId: setCartLine
+      parameters: {cartId: '$response.body#/id'}
+    RemoveCartLine:
+      operationId: removeCartLine
+      parameters: {cartId: '$response.body#/id'}
+    CheckoutCart:
+      operationId: checkout
+      description: Check this cart out; the customer and address are the caller's.
+      requestBody: {cartId: '$response.body#/id'}
+    GetOrder:
+      operationId: getOrder
+      parameters: {orderId: '$response.body#/id'}
+    CancelOrder:
+      operationId: cancelOrder
+      parameters: {orderId: '$response.body#/id'}
+    AdvanceOrder:
+      operationId: advanceOrder
+      parameters: {orderId: '$response.body#/id'}
+    GetProduct:
+      operationId: getProduct
+      parameters: {id: '$response.body#/id'}
+    UpdateProduct:
+      operationId: updateProduct
+      parameters: {id: '$response.body#/id'}
+    DeactivateProduct:
+      operationId: deactivateProduct
+      parameters: {id: '$response.body#/id'}
   schemas:
     OpaqueId:
       type: string
