@@ -293,8 +293,12 @@ final class Connection {
         }
         out.append(contentsOf: "\r\nX-Request-Id: ".utf8)
         out.append(contentsOf: requestID.utf8)
+        // Every answer is data for a program, never a page: no browser may sniff one into
+        // HTML or script, whatever reaches the client directly (the tutorial's NodePort).
+        out.append(contentsOf: "\r\nX-Content-Type-Options: nosniff".utf8)
         response.headers.forEachField { key, name, value in
-            if key == "content-length" || key == "connection" || key == "date" || key == "x-request-id" { return }
+            if key == "content-length" || key == "connection" || key == "date" || key == "x-request-id"
+                || key == "x-content-type-options" { return }
             out.append(contentsOf: "\r\n".utf8)
             Connection.appendHeaderText(name, to: &out)
             out.append(contentsOf: ": ".utf8)

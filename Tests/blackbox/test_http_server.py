@@ -22,6 +22,7 @@ def test_healthz(server):
     assert r.headers["Content-Type"] == "application/json"
     assert r.headers["X-Request-Id"]
     assert r.headers["Date"].endswith("GMT")
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_request_id_is_echoed_when_sane_and_replaced_otherwise(server):
@@ -56,6 +57,7 @@ def test_pipelined_requests_in_one_write(server):
         answers = [s.read_response() for _ in range(3)]
         assert [a[0] for a in answers] == [200, 404, 200]
         assert [a[1]["x-request-id"] for a in answers] == ["a", "b", "c"]
+        assert [a[1]["x-content-type-options"] for a in answers] == ["nosniff"] * 3
 
 
 def test_a_client_that_pipelines_without_reading_cannot_grow_memory(server):
@@ -148,6 +150,7 @@ def test_smuggling_shapes_are_refused_and_closed(server):
         assert status == 400, data
         assert headers["connection"] == "close"
         assert headers["content-type"] == "application/problem+json"
+        assert headers["x-content-type-options"] == "nosniff"
         assert body["status"] == 400 and body["detail"]
 
 
