@@ -365,6 +365,7 @@ def test_nginx_config_and_headers(api, web):
     # /api/ is proxied, with the client's request id passed on; nothing else is.
     proxied = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "ui-trace-1"})
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
+    assert proxied.headers["X-Content-Type-Options"] == "nosniff"  # once, not once per tier
     # A browser revalidating a compressed catalog answer sends back its ETag and gets a 304 through nginx.
     category = unique("gzip").lower()
     for _ in range(3):
