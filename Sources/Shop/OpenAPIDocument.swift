@@ -12,7 +12,8 @@ info:
     capabilities: knowing one grants access to it.
 
     Every response carries `X-Request-Id` (the client's own when it sent a
-    sane one: 1-128 letters, digits and `-._:`). Errors are RFC 9457 problem
+    sane one: 1-128 letters, digits and `-._:`) and `X-Content-Type-Options:
+    nosniff`. Errors are RFC 9457 problem
     documents (`application/problem+json`). Query parameters that are
     malformed or out of range answer 400; JSON bodies that parse but hold
     invalid values answer 422, naming every bad field. Strings are checked
