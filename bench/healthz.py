@@ -85,8 +85,9 @@ def run_one(name, spec, duration, connections):
         if "Requests/sec" not in out or "99%" not in out:
             raise RuntimeError(f"{name}: unexpected wrk output:\n{out}")
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
-        p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+        # Anchored: a Thread Stats "+/- Stdev" such as 75.50% also ends in "50%".
+        p50 = to_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))
+        p99 = to_ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
         return rps, p50, p99, peak_rss_mib(proc.pid)
     finally:
         stop(proc)
