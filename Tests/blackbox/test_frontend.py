@@ -423,6 +423,34 @@ def test_a_bad_frontend_setting_is_one_line_and_exit_2():
         assert p.returncode == 2 and len(lines) == 1 and f"{name}={value} is not valid" in lines[0], (name, p.stderr)
 
 
+def test_a_checkout_in_a_private_home_serves_the_shop_and_large_bodies(api):
+    # README: run as root or with sudo. A checkout under /root (or any 0700 home) must still
+    # serve its files, and a body too large for nginx's memory buffer must reach the backend
+    # through NGINX_TMP; nginx's workers would run as "nobody", who can do neither.
+    home = tempfile.mkdtemp(prefix="storefront-home-")  # 0700, like /root
+    shutil.copytree(FRONTEND, os.path.join(home, "frontend"))
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), BACKEND_URL=f"http://127.0.0.1:{api.port}",
+               STATIC_ROOT=os.path.join(home, "frontend"), NGINX_TMP=os.path.join(home, "tmp", "nginx"))
+    process = subprocess.Popen([os.path.join(home, "frontend", "start")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                page = requests.get(url + "/", timeout=0.5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert page.status_code == 200 and "Storefront" in page.text
+        assert requests.get(url + "/assets/app.js").status_code == 200
+        cart = requests.post(url + "/api/v1/carts", data=b" " * 100_000)  # the body is ignored
+        assert cart.status_code == 201, cart.text[:200]
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to tell one from all")
 def test_nginx_workers_are_the_cores_it_may_use():
     # nginx's own "auto" counts the host's cores; the start script counts what this process may use.
