@@ -493,8 +493,23 @@ def test_nginx_refusals_are_problem_documents_not_html(web):
         problem = json.loads(body)
         assert problem["status"] == status and problem["type"] == "about:blank" and problem["title"] and problem["detail"], problem
         if status == 405:
-            # The static files name what they take; an API route's methods are the backend's to say.
-            assert fields.get("allow") == (None if b"/api/" in request else "GET, HEAD"), head
+            assert fields["allow"] == ("GET, HEAD, OPTIONS, POST" if b"/api/" in request else "GET, HEAD"), head
+
+
+def test_trace_through_nginx_names_what_the_backend_allows(api, web):
+    # nginx refuses TRACE itself, so its 405 must name each API route's methods as the
+    # backend would (RFC 9110: a 405 carries Allow); the map in the template copies them.
+    with open(os.path.join(ROOT, "docs", "openapi.yaml")) as f:
+        paths = [line.strip()[:-1] for line in f if re.match(r"^  /api/", line)]
+    assert len(paths) >= 9, paths
+    for path in paths + ["/api/v1/products?limit=5"]:
+        path = re.sub(r"\{(id|productId)\}", "1", re.sub(r"\{(cartId|orderId)\}", "x", path))
+        direct = requests.request("TRACE", api.url + path)
+        proxied = requests.request("TRACE", web + path)
+        assert direct.status_code == proxied.status_code == 405, path
+        assert proxied.headers.get("Allow") == direct.headers["Allow"], path
+    unknown = requests.request("TRACE", web + "/api/v1/nothing-here")
+    assert unknown.status_code == 405 and "Allow" not in unknown.headers
 
 
 def test_nginx_access_log_masks_cart_and_order_ids_and_emails(api, web):
