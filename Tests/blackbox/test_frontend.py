@@ -476,6 +476,7 @@ def test_nginx_refusals_are_problem_documents_not_html(web):
         (b"GET /api/v1/products HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         (b"TRACE /api/v1/products HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 405),
         (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405),
+        (b"DELETE /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 405),
     ]
     for request, status in cases:
         with socket.create_connection(web.address, timeout=5) as s:
