@@ -1,5 +1,6 @@
 """Fixtures that run the real storefront binary and talk to it over sockets."""
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -8,6 +9,7 @@ import time
 import pytest
 
 BIN = os.environ.get("STOREFRONT_BIN", os.path.join(os.path.dirname(__file__), "../../.build/debug/storefront"))
+FRONTEND = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "frontend"))
 
 
 def free_port():
@@ -170,3 +172,37 @@ def make_cart(api, lines=()):
 def order_body(cart_id, email="ada@example.com"):
     return {"cartId": cart_id, "customer": {"email": email, "name": "Ada Lovelace"},
             "shippingAddress": {"line1": "12 Analytical Row", "city": "London", "postalCode": "N1 9GU", "country": "GB"}}
+
+
+class Web(str):
+    """The shop's base URL; `access_log` is where nginx writes its access log."""
+    access_log = ""
+
+    @property
+    def address(self):
+        """(host, port), for raw sockets."""
+        host, port = self.split("//")[1].split(":")
+        return host, int(port)
+
+
+@pytest.fixture(scope="module")
+def web(api):
+    """nginx serving frontend/ and proxying /api/ to the test backend."""
+    import requests
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="storefront-nginx-")
+    env = dict(os.environ, PORT=str(port), BACKEND_URL=f"http://127.0.0.1:{api.port}", STATIC_ROOT=FRONTEND, NGINX_TMP=tmp)
+    url = Web(f"http://127.0.0.1:{port}")
+    url.access_log = os.path.join(tmp, "access.log")
+    process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env,
+                               stdout=open(url.access_log, "wb"), stderr=open(os.path.join(tmp, "error.log"), "wb"))
+    for _ in range(100):
+        try:
+            requests.get(url + "/healthz", timeout=0.5)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)

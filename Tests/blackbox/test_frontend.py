@@ -23,44 +23,10 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from selenium_axe_python import Axe
 
-from conftest import ADMIN, free_port, make_product, unique
+from conftest import ADMIN, FRONTEND, free_port, make_product, unique
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-FRONTEND = os.path.join(ROOT, "frontend")
 SHOTS = os.path.join(ROOT, "tmp", "screenshots")
-
-
-class Web(str):
-    """The shop's base URL; `access_log` is where nginx writes its access log."""
-    access_log = ""
-
-    @property
-    def address(self):
-        """(host, port), for raw sockets."""
-        host, port = self.split("//")[1].split(":")
-        return host, int(port)
-
-
-@pytest.fixture(scope="module")
-def web(api):
-    """nginx serving frontend/ and proxying /api/ to the test backend."""
-    port = free_port()
-    tmp = tempfile.mkdtemp(prefix="storefront-nginx-")
-    env = dict(os.environ, PORT=str(port), BACKEND_URL=f"http://127.0.0.1:{api.port}", STATIC_ROOT=FRONTEND, NGINX_TMP=tmp)
-    url = Web(f"http://127.0.0.1:{port}")
-    url.access_log = os.path.join(tmp, "access.log")
-    process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env,
-                               stdout=open(url.access_log, "wb"), stderr=open(os.path.join(tmp, "error.log"), "wb"))
-    for _ in range(100):
-        try:
-            requests.get(url + "/healthz", timeout=0.5)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(10)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
