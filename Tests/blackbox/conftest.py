@@ -1,4 +1,5 @@
 """Fixtures that run the real storefront binary and talk to it over sockets."""
+import contextlib
 import os
 import shutil
 import socket
@@ -185,24 +186,34 @@ class Web(str):
         return host, int(port)
 
 
+@contextlib.contextmanager
+def nginx(backend_url, static_root=FRONTEND, tmp=None):
+    """frontend/start serving `static_root` and proxying /api/ to `backend_url`, until the block ends."""
+    import requests
+    port = free_port()
+    tmp = tmp or tempfile.mkdtemp(prefix="storefront-nginx-")
+    os.makedirs(tmp, exist_ok=True)
+    env = dict(os.environ, PORT=str(port), BACKEND_URL=backend_url, STATIC_ROOT=static_root, NGINX_TMP=tmp)
+    url = Web(f"http://127.0.0.1:{port}")
+    url.access_log = os.path.join(tmp, "access.log")
+    process = subprocess.Popen([os.path.join(static_root, "start")], env=env,
+                               stdout=open(url.access_log, "wb"), stderr=open(os.path.join(tmp, "error.log"), "wb"))
+    try:
+        for _ in range(100):
+            try:
+                requests.get(url + "/healthz", timeout=0.5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def web(api):
     """nginx serving frontend/ and proxying /api/ to the test backend."""
-    import requests
-    port = free_port()
-    tmp = tempfile.mkdtemp(prefix="storefront-nginx-")
-    env = dict(os.environ, PORT=str(port), BACKEND_URL=f"http://127.0.0.1:{api.port}", STATIC_ROOT=FRONTEND, NGINX_TMP=tmp)
-    url = Web(f"http://127.0.0.1:{port}")
-    url.access_log = os.path.join(tmp, "access.log")
-    process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env,
-                               stdout=open(url.access_log, "wb"), stderr=open(os.path.join(tmp, "error.log"), "wb"))
-    for _ in range(100):
-        try:
-            requests.get(url + "/healthz", timeout=0.5)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(10)
-    shutil.rmtree(tmp, ignore_errors=True)
+    with nginx(f"http://127.0.0.1:{api.port}") as url:
+        yield url

@@ -23,7 +23,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from selenium_axe_python import Axe
 
-from conftest import ADMIN, FRONTEND, free_port, make_product, unique
+from conftest import ADMIN, FRONTEND, free_port, make_product, nginx, unique
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHOTS = os.path.join(ROOT, "tmp", "screenshots")
@@ -294,22 +294,14 @@ def test_bad_email_shows_the_field_error(api, web, browser):
 
 
 def test_server_unavailable_is_shown_not_a_blank_page(browser):
-    port = free_port()
-    tmp = tempfile.mkdtemp(prefix="storefront-nginx-")
-    env = dict(os.environ, PORT=str(port), BACKEND_URL="http://127.0.0.1:1", STATIC_ROOT=FRONTEND, NGINX_TMP=tmp)
-    process = subprocess.Popen([os.path.join(FRONTEND, "start")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        r = requests.get(f"http://127.0.0.1:{port}/api/v1/products", headers={"X-Request-Id": "down-1"})
+    with nginx("http://127.0.0.1:1") as url:
+        r = requests.get(url + "/api/v1/products", headers={"X-Request-Id": "down-1"})
         assert r.status_code == 503 and r.headers["Content-Type"] == "application/problem+json"
         assert r.headers["X-Request-Id"] == "down-1" and r.headers["Retry-After"]
-        p = Page(browser, f"http://127.0.0.1:{port}")
+        p = Page(browser, url)
         p.go("/")
         p.wait_text("[data-testid=unavailable]", "unavailable")
         p.shot("unavailable")
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_nginx_config_and_headers(api, web):
@@ -394,26 +386,15 @@ def test_a_checkout_in_a_private_home_serves_the_shop_and_large_bodies(api):
     # serve its files, and a body too large for nginx's memory buffer must reach the backend
     # through NGINX_TMP; nginx's workers would run as "nobody", who can do neither.
     home = tempfile.mkdtemp(prefix="storefront-home-")  # 0700, like /root
-    shutil.copytree(FRONTEND, os.path.join(home, "frontend"))
-    port = free_port()
-    env = dict(os.environ, PORT=str(port), BACKEND_URL=f"http://127.0.0.1:{api.port}",
-               STATIC_ROOT=os.path.join(home, "frontend"), NGINX_TMP=os.path.join(home, "tmp", "nginx"))
-    process = subprocess.Popen([os.path.join(home, "frontend", "start")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                page = requests.get(url + "/", timeout=0.5)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        assert page.status_code == 200 and "Storefront" in page.text
-        assert requests.get(url + "/assets/app.js").status_code == 200
-        cart = requests.post(url + "/api/v1/carts", data=b" " * 100_000)  # the body is ignored
-        assert cart.status_code == 201, cart.text[:200]
+        shutil.copytree(FRONTEND, os.path.join(home, "frontend"))
+        with nginx(f"http://127.0.0.1:{api.port}", os.path.join(home, "frontend"), os.path.join(home, "tmp")) as url:
+            page = requests.get(url + "/")
+            assert page.status_code == 200 and "Storefront" in page.text
+            assert requests.get(url + "/assets/app.js").status_code == 200
+            cart = requests.post(url + "/api/v1/carts", data=b" " * 100_000)  # the body is ignored
+            assert cart.status_code == 201, cart.text[:200]
     finally:
-        process.terminate()
-        process.wait(10)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -475,6 +456,7 @@ def test_trace_through_nginx_names_what_the_backend_allows(api, web):
         proxied = requests.request("TRACE", web + path)
         assert direct.status_code == proxied.status_code == 405, path
         assert proxied.headers.get("Allow") == direct.headers["Allow"], path
+    # No route there: nginx cannot know one, and must not name the shop files' GET, HEAD.
     unknown = requests.request("TRACE", web + "/api/v1/nothing-here")
     assert unknown.status_code == 405 and "Allow" not in unknown.headers
 
