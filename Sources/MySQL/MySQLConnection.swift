@@ -80,6 +80,16 @@ public final class MySQLConnection: @unchecked Sendable {
     }
 
     public var serverVersion: String { String(cString: mysql_get_server_info(handle)) }
+
+    /// `select` (a SELECT) with a limit on its running time, which the server enforces:
+    /// past it the statement stops with `MySQLError.isTimeLimit`, rather than running on
+    /// after the client has given up. MariaDB and MySQL spell this differently, and each
+    /// ignores the other's spelling (MariaDB reads MySQL's hint as a comment).
+    public func timeLimited(_ select: String, seconds: Double) -> String {
+        if serverVersion.contains("MariaDB") { return "SET STATEMENT max_statement_time = \(seconds) FOR \(select)" }
+        guard select.hasPrefix("SELECT ") else { return select }
+        return "SELECT /*+ MAX_EXECUTION_TIME(\(max(1, Int(seconds * 1000)))) */ " + select.dropFirst("SELECT ".count)
+    }
     /// Prepared statements this connection holds on the server.
     var preparedStatementCount: Int { statements.count }
     /// The TLS cipher in use, nil for plaintext.

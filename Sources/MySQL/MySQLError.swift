@@ -43,6 +43,9 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A statement stopped by a time limit (MariaDB's max_statement_time, MySQL's MAX_EXECUTION_TIME).
+    public var isTimeLimit: Bool { number == 1969 || number == 3024 }
+
     /// Not a server number: ours, for "no connection available in time".
     static let poolExhaustedNumber: UInt32 = 9_000_001
     /// The client library's own for a TLS failure (CR_SSL_CONNECTION_ERROR), used for "TLS required, none offered".

@@ -5,6 +5,10 @@ import MySQL
 /// Categories and products: public browsing and admin changes.
 struct Catalog {
     let pool: MySQLPool
+    /// How long the database may spend on a listing's page or count. Text searches and
+    /// deep pages grow with the catalog; past this the database stops the statement
+    /// itself, instead of running on after the client's 30 s read timeout gave up on it.
+    var listingTimeLimitSeconds = 10.0
     static let currency = "USD"
 
     static let productColumns = """
@@ -111,14 +115,22 @@ struct Catalog {
             return ["items": [], "total": 0, "limit": .int(q.limit), "offset": .int(q.offset)]
         }
         let listing = Catalog.listing(q)
+        let limit = listingTimeLimitSeconds
         let (rows, total) = try pool.withConnection { c in
-            let ids = try c.query(listing.page, listing.pageParameters).map { $0[0] }
-            let rows = try Catalog.rows(c, ids)
-            // A short, non-empty page (or an empty first page) is the last one: no need to count.
-            if (!ids.isEmpty && ids.count < q.limit) || (ids.isEmpty && q.offset == 0) {
-                return (rows, q.offset + ids.count)
+            do {
+                let ids = try c.query(c.timeLimited(listing.page, seconds: limit), listing.pageParameters).map { $0[0] }
+                let rows = try Catalog.rows(c, ids)
+                // A short, non-empty page (or an empty first page) is the last one: no need to count.
+                if (!ids.isEmpty && ids.count < q.limit) || (ids.isEmpty && q.offset == 0) {
+                    return (rows, q.offset + ids.count)
+                }
+                return (rows, try count(q.countKey) {
+                    try c.query(c.timeLimited(listing.count, seconds: limit), listing.countParameters).first?[0].int ?? 0
+                })
+            } catch let error as MySQLError where error.isTimeLimit {
+                throw Problems.unavailable("The database stopped this listing at its time limit (\(limit) s). A text search "
+                    + "reads every product it could match: narrow it (a category, a price range, a longer q) or page less deep.")
             }
-            return (rows, try count(q.countKey) { try c.query(listing.count, listing.countParameters).first?[0].int ?? 0 })
         }
         return ["items": .array(rows.map(Catalog.productJSON)), "total": .int(total), "limit": .int(q.limit), "offset": .int(q.offset)]
     }

@@ -153,6 +153,8 @@ paths:
         skip. Without `sort`, products come in id order. Price bounds are
         inclusive. `q` matches a substring of the name or description,
         case-insensitively; `%`, `_` and `\` in it are ordinary characters.
+        A listing the database cannot finish within 10 s (a text search over
+        a very large catalog, say) answers 503 saying how to narrow it.
       parameters:
         - {name: category, in: query, schema: {type: string, minLength: 1, maxLength: 64}, description: Category slug.}
         - {name: q, in: query, schema: {type: string, maxLength: 100}, description: Text to search for.}

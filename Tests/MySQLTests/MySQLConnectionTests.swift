@@ -165,6 +165,19 @@ final class MySQLConnectionTests: MySQLTestCase {
         }
     }
 
+    /// The server itself stops a time-limited statement, and the connection stays usable.
+    func testATimeLimitedStatementIsStoppedByTheServer() throws {
+        let c = try connect()
+        let started = MySQLConnection.monotonicNow()
+        XCTAssertThrowsError(try c.query(c.timeLimited("SELECT SLEEP(?) AS slept", seconds: 1), [5])) { error in
+            XCTAssertEqual((error as? MySQLError)?.isTimeLimit, true, "\(error)")
+            XCTAssertEqual((error as? MySQLError)?.kind, .unavailable)
+        }
+        XCTAssertLessThan(MySQLConnection.monotonicNow() - started, 4, "stopped at the limit, not after the statement")
+        XCTAssertFalse(c.isBroken)
+        XCTAssertEqual(try c.query(c.timeLimited("SELECT ? + 1 AS n", seconds: 1), [1]).first?[0].int, 2)
+    }
+
     func testCannotConnectIsConnectionLost() throws {
         var bad = configuration!
         bad.host = "127.0.0.1"

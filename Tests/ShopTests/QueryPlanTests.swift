@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import HTTPServer
 @testable import MySQL
 @testable import Shop
 
@@ -74,6 +75,22 @@ final class QueryPlanTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// A listing the database cannot finish within its time limit is stopped there, and
+    /// the client is told why and what to do; within the limit the same listing is answered.
+    func testAListingPastItsTimeLimitIsStoppedAndAnswered503() throws {
+        let pool = try seededPool()
+        var query = Catalog.ListQuery()
+        query.text = "no product says this"
+        var hurried = Catalog(pool: pool)
+        hurried.listingTimeLimitSeconds = 0.001  // a scan of a million descriptions takes far longer
+        XCTAssertThrowsError(try hurried.products(query)) { error in
+            let problem = error as? HTTPError
+            XCTAssertEqual(problem?.status.code, 503, "\(error)")
+            XCTAssertTrue(problem?.detail.contains("time limit") ?? false, problem?.detail ?? "")
+        }
+        XCTAssertEqual(try Catalog(pool: pool).products(query)["total"], .int(0))
     }
 
     /// Checkout's deadlock freedom rests on this plan: the cart, then its lines by
