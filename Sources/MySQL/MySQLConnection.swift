@@ -18,6 +18,8 @@ public final class MySQLConnection: @unchecked Sendable {
     /// Set after an error that leaves the connection unusable; the pool discards it.
     public private(set) var isBroken = false
     public private(set) var inTransaction = false
+    /// MariaDB rather than MySQL, where their SQL differs (see `timeLimited`).
+    private let isMariaDB: Bool
 
     /// The session settings every connection starts with: strict SQL (so bad
     /// values fail instead of being coerced, and zero dates are refused), UTC,
@@ -61,6 +63,7 @@ public final class MySQLConnection: @unchecked Sendable {
             throw MySQLError(number: MySQLError.tlsMissingNumber, sqlState: "HY000",
                              message: "TLS is required but the server at \(c.host):\(c.port) does not offer it; the connection was refused")
         }
+        isMariaDB = String(cString: mysql_get_server_info(handle)).contains("MariaDB")
         createdAt = MySQLConnection.monotonicNow()
         lastUsedAt = createdAt
         // Every property is set from here on, so a throw runs deinit, which closes
@@ -86,7 +89,7 @@ public final class MySQLConnection: @unchecked Sendable {
     /// after the client has given up. MariaDB and MySQL spell this differently, and each
     /// ignores the other's spelling (MariaDB reads MySQL's hint as a comment).
     public func timeLimited(_ select: String, seconds: Double) -> String {
-        if serverVersion.contains("MariaDB") { return "SET STATEMENT max_statement_time = \(seconds) FOR \(select)" }
+        if isMariaDB { return "SET STATEMENT max_statement_time = \(seconds) FOR \(select)" }
         guard select.hasPrefix("SELECT ") else { return select }
         return "SELECT /*+ MAX_EXECUTION_TIME(\(max(1, Int(seconds * 1000)))) */ " + select.dropFirst("SELECT ".count)
     }
