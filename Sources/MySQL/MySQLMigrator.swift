@@ -18,6 +18,9 @@ public struct Migration: Sendable {
 /// take turns: the first applies, the others find nothing left to do.
 public enum MySQLMigrator {
     public static let lockName = "storefront.schema_migrations"
+    /// What a statement that already ran says when run again: the table (1050), the
+    /// column (1060) or the index (1061) exists.
+    static let alreadyDone: Set<UInt32> = [1050, 1060, 1061]
 
     /// Applies what is missing; returns the versions applied now.
     @discardableResult
@@ -43,6 +46,10 @@ public enum MySQLMigrator {
             for statement in migration.statements {
                 do {
                     try connection.run(statement)
+                } catch where MySQLMigrator.alreadyDone.contains(error.number) {
+                    // DDL commits by itself: a migrator that stopped between this statement
+                    // and recording its version left it applied, and runs it again now.
+                    continue
                 } catch {
                     throw MySQLError(number: error.number, sqlState: error.sqlState,
                                      message: "migration \(migration.version) (\(migration.name)) failed: \(error.message)")

@@ -177,7 +177,7 @@ struct Catalog {
         // The index made for this filter and sort, named outright: the optimizer's own choice
         // depends on statistics and can fall back to a full scan (seen right after a bulk load).
         let key = ["id": "id", "name": "name", "price": "price", "-price": "price", "newest": "created"][q.sort]!
-        let index = q.category != nil ? "ix_products_category_\(key)" : (key == "id" ? "PRIMARY" : "ix_products_\(key)")
+        let index = q.category != nil ? "ix_products_category_\(key)" : (key == "id" ? "ix_products_active" : "ix_products_\(key)")
         return ("SELECT p.id FROM products p FORCE INDEX (\(index)) WHERE \(whereClause) ORDER BY \(sortOrders[q.sort]!) LIMIT ? OFFSET ?",
                 parameters + [.int(Int64(q.limit)), .int(Int64(q.offset))],
                 "SELECT COUNT(*) FROM products p FORCE INDEX (\(q.category != nil ? "ix_products_category_id" : "ix_products_price")) WHERE \(whereClause)",

@@ -16,6 +16,16 @@ final class MySQLMigratorTests: MySQLTestCase {
         XCTAssertEqual(try MySQLMigrator.currentVersion(c), 2)
     }
 
+    /// A migrator that stopped after a statement but before recording its version: the
+    /// next run finds the column there, counts the statement done, and records it.
+    func testAStatementAppliedButNotRecordedIsTakenAsDone() throws {
+        let c = try connect()
+        XCTAssertEqual(try MySQLMigrator.migrate(c, Array(migrations.prefix(1))), [1])
+        try c.run("ALTER TABLE widgets ADD COLUMN name VARCHAR(50) NULL")
+        XCTAssertEqual(try MySQLMigrator.migrate(c, migrations), [2])
+        XCTAssertEqual(try MySQLMigrator.currentVersion(c), 2)
+    }
+
     func testTwoMigratorsAtOnceDoNotCollide() throws {
         let results = LockedBox<[Result<[Int], Error>]>([])
         let group = DispatchGroup()
