@@ -246,9 +246,15 @@ final class Connection {
 
     private func complete(_ request: HTTPRequest, _ response: HTTPResponse, route: String, keepAlive: Bool, isHead: Bool) {
         var response = response
+        // A read's preconditions (RFC 9110 §13.2) are evaluated against the answer it
+        // produced, as producing it changed nothing; the shop evaluates them for other
+        // methods before it acts. Only a 2xx is conditional (§13.2.1).
+        let read = (request.method == .GET || isHead) && (200..<300).contains(response.status.code)
+        let etag = response.headers.first(key: "etag")
+        let precondition = read ? EntityTag.evaluate(request.headers, current: etag, exists: true) : .holds
+        if precondition == .ifMatchFails { response = EntityTag.failed(precondition).response }
         loop.server.addHeaders?(request.headers, &response)
-        if response.status.code == 200 && (request.method == .GET || isHead), let etag = response.headers.first(key: "etag"),
-           EntityTag.noneMatch(request.headers.all(key: "if-none-match"), lists: etag) {
+        if precondition == .ifNoneMatchFails && response.status.code == 200 && etag != nil {
             // RFC 9110 §15.4.5: the validator and caching fields stay, the content and its
             // type go. The body stays in `response` only for its length (as after a HEAD).
             response.status = .notModified

@@ -20,6 +20,7 @@ public struct HTTPStatus: Sendable, Hashable {
     public static let methodNotAllowed = HTTPStatus(405, "Method Not Allowed")
     public static let requestTimeout = HTTPStatus(408, "Request Timeout")
     public static let conflict = HTTPStatus(409, "Conflict")
+    public static let preconditionFailed = HTTPStatus(412, "Precondition Failed")
     public static let contentTooLarge = HTTPStatus(413, "Content Too Large")
     public static let uriTooLong = HTTPStatus(414, "URI Too Long")
     public static let unsupportedMediaType = HTTPStatus(415, "Unsupported Media Type")
@@ -35,7 +36,7 @@ public struct HTTPStatus: Sendable, Hashable {
     public init(code: Int) {
         let known: [HTTPStatus] = [
             .continue, .ok, .created, .noContent, .badRequest, .unauthorized, .forbidden,
-            .notFound, .methodNotAllowed, .requestTimeout, .conflict, .contentTooLarge,
+            .notFound, .methodNotAllowed, .requestTimeout, .conflict, .preconditionFailed, .contentTooLarge,
             .uriTooLong, .unsupportedMediaType, .expectationFailed, .unprocessableContent,
             .headersTooLarge, .internalServerError, .notImplemented, .serviceUnavailable,
             .versionNotSupported,

@@ -85,7 +85,11 @@ struct Carts {
         guard try c.query("SELECT status FROM carts WHERE id = ?", [.string(id)]).first != nil else {
             throw Problems.notFound("cart \(id)")
         }
-        throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(id) has been checked out and can no longer change.")
+        throw Carts.ordered(id)
+    }
+
+    static func ordered(_ id: String) -> HTTPError {
+        Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(id) has been checked out and can no longer change.")
     }
 
     static func quantity(_ request: HTTPRequest) throws(HTTPError) -> Int {

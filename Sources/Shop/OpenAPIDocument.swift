@@ -22,6 +22,17 @@ info:
     names are refused (400). A database that is unreachable or overloaded
     answers 503 with `Retry-After`.
 
+    Every operation evaluates `If-Match` and `If-None-Match` (RFC 9110
+    §13.2), a read on its answer and a change before it acts; one that does
+    not hold answers 412 and changes nothing. (A read's `If-None-Match` that
+    names its tag, or is `*`, gets 304; an answer without an ETag, a cart's
+    or an order's, ignores it.) If-Match compares tags strongly and this server's
+    tags are weak, so only `If-Match: *` can hold, and only where the target
+    exists: a product (an inactive one too, for an admin), a line in its
+    cart, an order, a collection that POST adds to. `/api/v1/carts` and an order's `/cancel`
+    have no representation. A 401, a 404, and a 409 that does not depend on
+    the request's content come before a 412.
+
     Every answer about a cart or an order, and every admin answer, carries
     `Cache-Control: no-store`: they hold personal data behind a capability
     id or a token, so no browser or shared cache may keep them.
@@ -235,6 +246,8 @@ paths:
       operationId: updateProduct
       summary: Change any of the given fields; inactive products too (`active` reactivates).
       security: [{adminToken: []}]
+      parameters:
+        - {$ref: '#/components/parameters/IfMatch'}
       requestBody:
         required: true
         content:
@@ -253,6 +266,7 @@ paths:
         '400': {$ref: '#/components/responses/BadRequest'}
         '401': {$ref: '#/components/responses/Unauthorized'}
         '404': {$ref: '#/components/responses/NotFound'}
+        '412': {$ref: '#/components/responses/PreconditionFailed'}
         '413': {$ref: '#/components/responses/TooLarge'}
         '415': {$ref: '#/components/responses/UnsupportedMediaType'}
         '422': {$ref: '#/components/responses/Invalid'}
@@ -262,10 +276,13 @@ paths:
       operationId: deactivateProduct
       summary: Deactivate; orders keep their snapshot of the product.
       security: [{adminToken: []}]
+      parameters:
+        - {$ref: '#/components/parameters/IfMatch'}
       responses:
         '204': {description: Deactivated (or already inactive).}
         '401': {$ref: '#/components/responses/Unauthorized'}
         '404': {$ref: '#/components/responses/NotFound'}
+        '412': {$ref: '#/components/responses/PreconditionFailed'}
         '503': {$ref: '#/components/responses/Unavailable'}
   /api/v1/carts:
     post:
@@ -535,6 +552,16 @@ components:
         current answer's (weak comparison), the answer is 304 with no content. A
         malformed list is ignored.
       schema: {type: string}
+    IfMatch:
+      name: If-Match
+      in: header
+      description: |
+        `*`, or ETags (RFC 9110 §13.1.1). The change is made only when this
+        holds; otherwise the answer is 412 and nothing changes. If-Match
+        compares tags strongly and this server's tags are weak, so only `*`
+        can hold (the schema's one value): it holds for any product that
+        exists, inactive ones too. Any other value gets 412.
+      schema: {const: '*'}
   headers:
     ETag:
       description: A weak entity tag of the answer's content (equal content, equal tag, on every replica).
@@ -556,6 +583,11 @@ components:
       headers:
         ETag: {$ref: '#/components/headers/ETag'}
         Cache-Control: {$ref: '#/components/headers/RevalidateCacheControl'}
+    PreconditionFailed:
+      description: If-Match (or If-None-Match) does not hold; nothing was changed.
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
     BadRequest:
       description: Malformed JSON, query parameters or headers.
       content:

@@ -83,15 +83,19 @@ struct Orders {
             guard let status = try c.query("SELECT status FROM orders WHERE id = ? FOR UPDATE", [.string(id)]).first?[0].string else {
                 throw Problems.notFound("order \(id)")
             }
-            guard status == "pending" || status == "paid" else {
-                throw Problems.conflict("illegal-status-change", "Order cannot be cancelled", "Order \(id) is \(status); only pending or paid orders can be cancelled.")
-            }
+            guard Orders.cancellable(status) else { throw Orders.notCancellable(id, status) }
             for line in try c.query("SELECT product_id, quantity FROM order_items WHERE order_id = ? ORDER BY product_id", [.string(id)]) {
                 try c.execute("UPDATE products SET stock = stock + ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ?", [line[1], line[0]])
             }
             try c.execute("UPDATE orders SET status = 'cancelled', updated_at = UTC_TIMESTAMP(3) WHERE id = ?", [.string(id)])
             return try Orders.load(c, id)
         }
+    }
+
+    static func cancellable(_ status: String) -> Bool { status == "pending" || status == "paid" }
+
+    static func notCancellable(_ id: String, _ status: String) -> HTTPError {
+        Problems.conflict("illegal-status-change", "Order cannot be cancelled", "Order \(id) is \(status); only pending or paid orders can be cancelled.")
     }
 
     static func status(_ request: HTTPRequest) throws(HTTPError) -> String {

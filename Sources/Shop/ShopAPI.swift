@@ -45,13 +45,29 @@ public final class ShopAPI: Sendable {
 
     // MARK: - Routes
 
+    /// What a change's target is now, for its preconditions (see `route` below).
+    private typealias Target = @Sendable (HTTPRequest) throws -> (exists: Bool, etag: String?)
+
     public func register(on router: Router) {
         var patterns: [String: [HTTPMethod]] = [:]
-        func route(_ method: HTTPMethod, _ pattern: String, admin: Bool = false, _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) {
+        /// `current` says what the target of a method other than GET is now, for its
+        /// preconditions (`If-Match`, `If-None-Match`; RFC 9110 §13.2): whether it has a
+        /// representation and that one's tag, or it throws the 404 the request would
+        /// get without them. They are checked after auth, before the content is read:
+        /// a 412 changes nothing. (A GET's are the HTTP server's, on its answer.)
+        func route(_ method: HTTPMethod, _ pattern: String, admin: Bool = false,
+                   current: Target? = nil,
+                   _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) {
+            assert((method == .GET) == (current == nil), "every method but GET says what its target is now")
             patterns[pattern, default: []].append(method)
             router.add(method, pattern, .blocking) { [self] request in
                 var response = respond(request) {
                     if admin { try requireAdmin(request) }
+                    if let current, request.headers["if-match"] != nil || request.headers["if-none-match"] != nil {
+                        let now = try current(request)
+                        let precondition = EntityTag.evaluate(request.headers, current: now.etag, exists: now.exists)
+                        if precondition != .holds { throw EntityTag.failed(precondition) }
+                    }
                     return try body(request)
                 }
                 // Carts, orders and admin answers hold personal data behind a capability
@@ -95,50 +111,80 @@ public final class ShopAPI: Sendable {
                     })
         cachedRoute("\(v1)/products/{id}", key: { "product:\(try Catalog.productID($0))" },
                     load: { [self] in try catalog.product(try Catalog.productID($0)) })
-        route(.POST, "\(v1)/products", admin: true) { [self] r in
+        // A collection that POST adds to exists; its listing's tag is not looked up.
+        let collection: Target = { _ in (true, nil) }
+        // A cart line exists while it is in the cart; it has no tag of its own. What
+        // the request would meet without preconditions, a 404 or a 409 that does not
+        // depend on its content, comes first (RFC 9110 §13.2.1).
+        let line: Target = { [self] r in
+            let id = try Carts.cartID(r)
+            let json = try carts.get(id)
+            if json["status"] != "open" { throw Carts.ordered(id) }
+            let product = JSONValue.int(try Catalog.productID(r, "productId"))
+            guard case .array(let items)? = json["items"] else { return (false, nil) }
+            return (items.contains { $0["productId"] == product }, nil)
+        }
+        route(.POST, "\(v1)/products", admin: true, current: collection) { [self] r in
             let fields = try Catalog.productFields(r, creating: true)
             defer { cache.invalidate() }
             let (id, json) = try catalog.create(fields)
             return .json(json, status: .created, headers: HTTPHeaders([("Location", "\(v1)/products/\(id)")]))
         }
-        route(.PATCH, "\(v1)/products/{id}", admin: true) { [self] r in
+        // An admin changes inactive products too (PATCH reactivates), so one exists
+        // for them; only an active one has GET's tag.
+        let product: Target = { [self] r in
+            let json = try catalog.product(try Catalog.productID(r), includeInactive: true)
+            return (true, json["active"] == .bool(true) ? EntityTag.of(json.serialized()) : nil)
+        }
+        route(.PATCH, "\(v1)/products/{id}", admin: true, current: product) { [self] r in
             let id = try Catalog.productID(r)
             let fields = try Catalog.productFields(r, creating: false)
             defer { cache.invalidate() }
             return .json(try catalog.update(id, fields))
         }
-        route(.DELETE, "\(v1)/products/{id}", admin: true) { [self] r in
+        route(.DELETE, "\(v1)/products/{id}", admin: true, current: product) { [self] r in
             let id = try Catalog.productID(r)
             defer { cache.invalidate() }
             try catalog.deactivate(id)
             return HTTPResponse(status: .noContent)
         }
 
-        route(.POST, "\(v1)/carts") { [self] _ in
+        route(.POST, "\(v1)/carts", current: { _ in (false, nil) }) { [self] _ in
             let (id, json) = try carts.create()
             return .json(json, status: .created, headers: HTTPHeaders([("Location", "\(v1)/carts/\(id)")]))
         }
         route(.GET, "\(v1)/carts/{cartId}") { [self] r in .json(try carts.get(try Carts.cartID(r))) }
-        route(.PUT, "\(v1)/carts/{cartId}/items/{productId}") { [self] r in
+        route(.PUT, "\(v1)/carts/{cartId}/items/{productId}", current: { [self] r in
+            let now = try line(r)
+            _ = try catalog.product(try Catalog.productID(r, "productId"))  // a product it cannot hold: 404
+            return now
+        }) { [self] r in
             let id = try Carts.cartID(r)
             let product = try Catalog.productID(r, "productId")
             let quantity = try Carts.quantity(r)
             return .json(try carts.setLine(id, productID: product, quantity: quantity) { metrics.stockConflicts.add(1) })
         }
-        route(.DELETE, "\(v1)/carts/{cartId}/items/{productId}") { [self] r in
+        route(.DELETE, "\(v1)/carts/{cartId}/items/{productId}", current: line) { [self] r in
             let id = try Carts.cartID(r)
             return .json(try carts.setLine(id, productID: try Catalog.productID(r, "productId"), quantity: 0) {})
         }
 
-        route(.POST, "\(v1)/orders") { [self] r in try placeOrder(r) }
+        route(.POST, "\(v1)/orders", current: collection) { [self] r in try placeOrder(r) }
         route(.GET, "\(v1)/orders", admin: true) { [self] r in .json(try orders.list(r)) }
         route(.GET, "\(v1)/orders/{orderId}") { [self] r in .json(try orders.get(try Orders.orderID(r))) }
-        route(.POST, "\(v1)/orders/{orderId}/cancel") { [self] r in
+        let order: @Sendable (HTTPRequest) throws -> JSONValue = { [self] r in try orders.get(try Orders.orderID(r)) }
+        // A cancel has no representation of its own (no GET).
+        route(.POST, "\(v1)/orders/{orderId}/cancel", current: { r in
+            if case .string(let status)? = try order(r)["status"], !Orders.cancellable(status) {
+                throw Orders.notCancellable(try Orders.orderID(r), status)
+            }
+            return (false, nil)
+        }) { [self] r in
             let id = try Orders.orderID(r)
             defer { cache.invalidate() }
             return .json(try orders.cancel(id))
         }
-        route(.PATCH, "\(v1)/orders/{orderId}", admin: true) { [self] r in
+        route(.PATCH, "\(v1)/orders/{orderId}", admin: true, current: { _ = try order($0); return (true, nil) }) { [self] r in
             let id = try Orders.orderID(r)
             return .json(try orders.setStatus(id, to: try Orders.status(r)))
         }
@@ -258,7 +304,7 @@ public final class ShopAPI: Sendable {
             response.headers.set("Access-Control-Expose-Headers", "Location, X-Request-Id, Retry-After, Idempotent-Replayed, ETag")
             if fields["access-control-request-method"] != nil, response.status == .noContent, let allow = response.headers["allow"] {
                 response.headers.set("Access-Control-Allow-Methods", allow)
-                response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id, If-None-Match")
+                response.headers.set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key, X-Request-Id, If-None-Match, If-Match")
                 response.headers.set("Access-Control-Max-Age", "600")
             }
         }

@@ -68,4 +68,9 @@ def test_schemathesis_through_nginx(api, web, tmp_path):
     # What a browser or a curl through the shop's origin meets: nginx's own refusals
     # (size limits, TRACE, malformed requests) must keep the API's contract too. Only
     # /api/ is proxied; the probes and the index there are nginx's and the shop's.
-    schemathesis(api, web, tmp_path, "--include-path-regex", "^/api/")
+    try:
+        schemathesis(api, web, tmp_path, "--include-path-regex", "^/api/")
+    except AssertionError as failure:
+        # nginx's 503 "cannot be reached" says only that the backend failed it; its log says how.
+        with open(os.path.join(os.path.dirname(web.access_log), "error.log"), errors="replace") as log:
+            raise AssertionError(f"{failure}\n--- nginx error log ---\n{log.read()[-4000:]}") from None

@@ -138,6 +138,60 @@ def test_catalog_reads_carry_an_etag_and_answer_304_to_a_client_that_holds_it(ap
     assert requests.get(f"{api.url}/api/v1/products/999999999", headers={"If-None-Match": "*"}).status_code == 404
 
 
+def test_if_match_is_evaluated_before_anything_changes(api):
+    """RFC 9110 §13.1.1: a method is not performed when If-Match does not hold. The
+    server's tags are weak and If-Match compares strongly, so only `*` can hold."""
+    p = make_product(api, priceCents=1000, stock=5)
+    url = f"{api.url}/api/v1/products/{p['id']}"
+    tag = requests.get(url).headers["ETag"]
+    # A read: evaluated on its answer.
+    problem(requests.get(url, headers={"If-Match": tag}), 412)
+    assert requests.head(url, headers={"If-Match": '"x"'}).status_code == 412
+    assert requests.get(url, headers={"If-Match": "*"}).status_code == 200
+    # A change: 412 and nothing changed; preconditions come after auth and the 404.
+    for condition in [{"If-Match": tag}, {"If-Match": tag.removeprefix("W/")}, {"If-Match": "junk"}, {"If-None-Match": tag}, {"If-None-Match": "*"}]:
+        assert next(iter(condition)) in problem(requests.patch(url, json={"priceCents": 1}, headers={**ADMIN, **condition}), 412)["detail"]
+        problem(requests.delete(url, headers={**ADMIN, **condition}), 412)
+    assert requests.get(url).json()["priceCents"] == 1000 and requests.get(url).headers["ETag"] == tag
+    problem(requests.patch(url, json={"priceCents": 1}, headers={"If-Match": '"x"'}), 401)
+    problem(requests.patch(f"{api.url}/api/v1/products/999999999", json={"priceCents": 1}, headers={**ADMIN, "If-Match": '"x"'}), 404)
+    assert requests.patch(url, json={"priceCents": 1100}, headers={**ADMIN, "If-Match": "*"}).json()["priceCents"] == 1100
+    assert requests.patch(url, json={"priceCents": 1200}, headers={**ADMIN, "If-None-Match": tag}).json()["priceCents"] == 1200
+    # An inactive product still exists for an admin, who may reactivate it.
+    assert requests.delete(url, headers=ADMIN).status_code == 204
+    problem(requests.patch(url, json={"active": True}, headers={**ADMIN, "If-None-Match": "*"}), 412)
+    assert requests.patch(url, json={"active": True}, headers={**ADMIN, "If-Match": "*"}).json()["active"] is True
+
+    # A cart line exists while it is in the cart.
+    cart = make_cart(api)
+    line = f"{api.url}/api/v1/carts/{cart}/items/{p['id']}"
+    problem(requests.put(line, json={"quantity": 2}, headers={"If-Match": "*"}), 412)
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["items"] == []
+    assert requests.put(line, json={"quantity": 2}, headers={"If-None-Match": "*"}).status_code == 200
+    problem(requests.put(line, json={"quantity": 3}, headers={"If-None-Match": "*"}), 412)
+    problem(requests.delete(line, headers={"If-Match": '"x"'}), 412)
+    assert requests.put(line, json={"quantity": 3}, headers={"If-Match": "*"}).json()["itemCount"] == 3
+    problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/999999999", json={"quantity": 1}, headers={"If-Match": '"x"'}), 404)
+    problem(requests.put(f"{api.url}/api/v1/carts/{'A' * 22}/items/{p['id']}", json={"quantity": 1}, headers={"If-Match": '"x"'}), 404)
+    problem(requests.post(api.url + "/api/v1/carts", headers={"If-Match": "*"}), 412)  # /carts has no representation
+    assert requests.post(api.url + "/api/v1/carts", headers={"If-None-Match": "*"}).status_code == 201
+
+    # Checkout, status changes and cancel.
+    problem(requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"If-Match": '"x"'}), 412)
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["status"] == "open"
+    order = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"If-Match": "*"})
+    assert order.status_code == 201, order.text
+    order_url = api.url + order.headers["Location"]
+    problem(requests.put(line, json={"quantity": 1}, headers={"If-Match": '"x"'}), 409)  # ordered: 409 whatever the condition
+    problem(requests.patch(order_url, json={"status": "paid"}, headers={**ADMIN, "If-Match": '"x"'}), 412)
+    problem(requests.post(order_url + "/cancel", headers={"If-Match": "*"}), 412)  # a cancel has no representation
+    assert requests.get(order_url).json()["status"] == "pending" and requests.get(url).json()["stock"] == 2
+    assert requests.patch(order_url, json={"status": "paid"}, headers={**ADMIN, "If-Match": "*"}).json()["status"] == "paid"
+    assert requests.post(order_url + "/cancel", headers={"If-None-Match": "*"}).json()["status"] == "cancelled"
+    problem(requests.post(order_url + "/cancel", headers={"If-Match": '"x"'}), 409)
+    assert requests.get(url).json()["stock"] == 5
+
+
 # --- admin ---------------------------------------------------------------------
 
 def test_admin_calls_need_the_token(api):
