@@ -81,7 +81,9 @@ final class Housekeeping: Sendable {
 
     /// Not joined: a check can wait on a database that hangs for the whole read
     /// timeout, which must not hold the process past its shutdown deadline; a prune
-    /// cut off by the exit is rolled back by the database.
+    /// cut off by the exit is rolled back by the database. So the process exits
+    /// without the libraries' atexit clean-ups, which a running check would meet
+    /// (`finish` in main.swift).
     func stop() {
         stopped.store(true, ordering: .relaxed)
     }

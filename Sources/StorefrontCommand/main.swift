@@ -68,10 +68,14 @@ do {
 }
 
 let logger = Logger(level: settings.logLevel, format: settings.logFormat)
-/// Exits once every log line is out.
+/// Exits once every log line is out. `_exit`, not `exit`: exit runs the libraries'
+/// atexit clean-ups (OpenSSL frees its locks and tables) while the readiness and
+/// housekeeping threads, not joined (Housekeeping.stop), may be inside a TLS call,
+/// and `serve` then died of SIGSEGV after a clean shutdown.
 func finish(_ code: Int32) -> Never {
     logger.flush()
-    exit(code)
+    fflush(nil)
+    _exit(code)
 }
 switch command {
 case "", "serve":
