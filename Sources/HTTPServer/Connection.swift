@@ -251,7 +251,9 @@ final class Connection {
         // methods before it acts. Only a 2xx is conditional (§13.2.1).
         let read = (request.method == .GET || isHead) && (200..<300).contains(response.status.code)
         let etag = response.headers.first(key: "etag")
-        let precondition = read ? EntityTag.evaluate(request.headers, current: etag, exists: true) : .holds
+        // Without a tag only If-Match can change the answer: an untagged read (a probe's) skips the rest.
+        let conditional = read && (etag != nil || request.headers.contains(key: "if-match"))
+        let precondition = conditional ? EntityTag.evaluate(request.headers, current: etag, exists: true) : .holds
         if precondition == .ifMatchFails { response = EntityTag.failed(precondition).response }
         loop.server.addHeaders?(request.headers, &response)
         if precondition == .ifNoneMatchFails && response.status.code == 200 && etag != nil {
