@@ -102,9 +102,15 @@ struct Carts {
     /// Sets a line (0 removes it). Stock is checked, not reserved. Five statements on
     /// the common path: lock the cart, write the line only if the product is active
     /// and has the stock, read the cart back, and the transaction's own two.
-    func setLine(_ id: String, productID: Int64, quantity: Int, onConflict: () -> Void) throws -> JSONValue {
+    /// `precondition` is told, under the cart's lock, whether the line is there.
+    func setLine(_ id: String, productID: Int64, quantity: Int, precondition: ((_ exists: Bool) throws -> Void)? = nil,
+                 onConflict: () -> Void) throws -> JSONValue {
         try pool.withTransaction { c in
             try lockOpenCart(c, id)
+            if let precondition {
+                try precondition(try c.query("SELECT 1 FROM cart_items WHERE cart_id = ? AND product_id = ? FOR UPDATE",
+                                             [.string(id), .int(productID)]).first != nil)
+            }
             if quantity == 0 {
                 try c.execute("DELETE FROM cart_items WHERE cart_id = ? AND product_id = ?", [.string(id), .int(productID)])
             } else {

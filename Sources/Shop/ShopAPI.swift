@@ -63,10 +63,9 @@ public final class ShopAPI: Sendable {
             router.add(method, pattern, .blocking) { [self] request in
                 var response = respond(request) {
                     if admin { try requireAdmin(request) }
-                    if let current, request.headers["if-match"] != nil || request.headers["if-none-match"] != nil {
+                    if let current, let check = ShopAPI.preconditions(request) {
                         let now = try current(request)
-                        let precondition = EntityTag.evaluate(request.headers, current: now.etag, exists: now.exists)
-                        if precondition != .holds { throw EntityTag.failed(precondition) }
+                        try check(now.exists, now.etag)
                     }
                     return try body(request)
                 }
@@ -115,7 +114,8 @@ public final class ShopAPI: Sendable {
         let collection: Target = { _ in (true, nil) }
         // A cart line exists while it is in the cart; it has no tag of its own. What
         // the request would meet without preconditions, a 404 or a 409 that does not
-        // depend on its content, comes first (RFC 9110 §13.2.1).
+        // depend on its content, comes first (RFC 9110 §13.2.1). The change checks
+        // again under the cart's lock (`linePreconditions`).
         let line: Target = { [self] r in
             let id = try Carts.cartID(r)
             let json = try carts.get(id)
@@ -162,11 +162,14 @@ public final class ShopAPI: Sendable {
             let id = try Carts.cartID(r)
             let product = try Catalog.productID(r, "productId")
             let quantity = try Carts.quantity(r)
-            return .json(try carts.setLine(id, productID: product, quantity: quantity) { metrics.stockConflicts.add(1) })
+            return .json(try carts.setLine(id, productID: product, quantity: quantity, precondition: ShopAPI.linePreconditions(r)) {
+                metrics.stockConflicts.add(1)
+            })
         }
         route(.DELETE, "\(v1)/carts/{cartId}/items/{productId}", current: line) { [self] r in
             let id = try Carts.cartID(r)
-            return .json(try carts.setLine(id, productID: try Catalog.productID(r, "productId"), quantity: 0) {})
+            return .json(try carts.setLine(id, productID: try Catalog.productID(r, "productId"), quantity: 0,
+                                           precondition: ShopAPI.linePreconditions(r)) {})
         }
 
         route(.POST, "\(v1)/orders", current: collection) { [self] r in try placeOrder(r) }
@@ -195,6 +198,23 @@ public final class ShopAPI: Sendable {
             let answer = HTTPResponse(status: .noContent, headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
             router.add(.OPTIONS, pattern, .inline) { _ in answer }
         }
+    }
+
+    /// The request's preconditions as a check of what its target is now: nil when it
+    /// has none, else a check that throws the 412.
+    private static func preconditions(_ request: HTTPRequest) -> ((_ exists: Bool, _ etag: String?) throws(HTTPError) -> Void)? {
+        guard request.headers["if-match"] != nil || request.headers["if-none-match"] != nil else { return nil }
+        return { exists, etag throws(HTTPError) in
+            let precondition = EntityTag.evaluate(request.headers, current: etag, exists: exists)
+            if precondition != .holds { throw EntityTag.failed(precondition) }
+        }
+    }
+
+    /// A line's preconditions once more, under the cart's lock: the route's look came
+    /// first, as RFC 9110 §13.2.1 orders it, but a concurrent change of the same line
+    /// could land between that look and this change.
+    private static func linePreconditions(_ request: HTTPRequest) -> ((_ exists: Bool) throws -> Void)? {
+        preconditions(request).map { check in { exists in try check(exists, nil) } }
     }
 
     private func placeOrder(_ request: HTTPRequest) throws -> HTTPResponse {

@@ -192,6 +192,32 @@ def test_if_match_is_evaluated_before_anything_changes(api):
     assert requests.get(url).json()["stock"] == 5
 
 
+def test_a_line_precondition_holds_under_the_carts_lock(api):
+    """A line's precondition is looked at before the content is read (RFC 9110
+    §13.2.1), and a concurrent request may add or remove the line after that look.
+    Checked again under the cart's lock, the change answers 412 rather than overwrite
+    a line it was told is not there, or bring back one that was removed."""
+    p = make_product(api, stock=10)
+    for condition, existing, change in [("If-None-Match", None, "INSERT INTO cart_items (cart_id, product_id, quantity, added_at) VALUES ('{cart}', {p}, 5, UTC_TIMESTAMP(3))"),
+                                        ("If-Match", 5, "DELETE FROM cart_items WHERE cart_id = '{cart}' AND product_id = {p}")]:
+        cart = make_cart(api, [(p["id"], existing)] if existing else [])
+        # Another session holds the cart, changes the line once the PUT waits for the cart, and commits.
+        holder = sql(f"BEGIN; SELECT 'locked' FROM carts WHERE id = '{cart}' FOR UPDATE; DO SLEEP(2); "
+                     f"{change.format(cart=cart, p=p['id'])}; COMMIT;", stdout=subprocess.PIPE)
+        assert holder.stdout.readline().strip() == "locked"
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            put = pool.submit(requests.put, f"{api.url}/api/v1/carts/{cart}/items/{p['id']}", json={"quantity": 2},
+                              headers={condition: "*"}, timeout=30)
+            waiting = "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'UPDATE carts%'"
+            while sql(waiting, stdout=subprocess.PIPE).communicate()[0].strip() != "1":
+                assert holder.poll() is None and not put.done(), "the PUT did not wait for the cart while it was held"
+                time.sleep(0.02)
+            assert condition in problem(put.result(), 412)["detail"]
+        assert holder.wait() == 0
+        items = requests.get(f"{api.url}/api/v1/carts/{cart}").json()["items"]
+        assert [i["quantity"] for i in items] == ([] if existing else [5])
+
+
 # --- admin ---------------------------------------------------------------------
 
 def test_admin_calls_need_the_token(api):
