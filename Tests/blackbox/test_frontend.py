@@ -456,9 +456,13 @@ def test_trace_through_nginx_names_what_the_backend_allows(api, web):
         proxied = requests.request("TRACE", web + path)
         assert direct.status_code == proxied.status_code == 405, path
         assert proxied.headers.get("Allow") == direct.headers["Allow"], path
-    # No route there: nginx cannot know one, and must not name the shop files' GET, HEAD.
-    unknown = requests.request("TRACE", web + "/api/v1/nothing-here")
-    assert unknown.status_code == 405 and "Allow" not in unknown.headers
+    # No route there: the backend's 404, as for any method, not a 405 without Allow.
+    for path in ["/api/v1/nothing-here", "/api/v1/carts/x/lines", "/api/"]:
+        direct = requests.request("TRACE", api.url + path)
+        proxied = requests.request("TRACE", web + path)
+        assert direct.status_code == proxied.status_code == 404, path
+        assert proxied.headers["Content-Type"] == "application/problem+json" and proxied.json()["status"] == 404
+        assert "Allow" not in proxied.headers
 
 
 def test_nginx_access_log_masks_cart_and_order_ids_and_emails(api, web):
