@@ -107,8 +107,11 @@ struct Carts {
                  onConflict: () -> Void) throws -> JSONValue {
         try pool.withTransaction { c in
             try lockOpenCart(c, id)
+            // Every change of a cart's lines locks the cart first, so a plain read (its
+            // snapshot begins here, after the lock) sees the last one, and takes no gap
+            // lock where other carts' lines would go.
             if let precondition {
-                try precondition(try c.query("SELECT 1 FROM cart_items WHERE cart_id = ? AND product_id = ? FOR UPDATE",
+                try precondition(try c.query("SELECT 1 FROM cart_items WHERE cart_id = ? AND product_id = ?",
                                              [.string(id), .int(productID)]).first != nil)
             }
             if quantity == 0 {
