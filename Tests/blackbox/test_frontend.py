@@ -108,6 +108,7 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
 
     browser.find_element(By.CSS_SELECTOR, "[data-testid=go-checkout]").click()
     p.wait("[data-testid=checkout-form]")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-testid=checkout-total]").text == "Total: $87.00 (4 items)"
     fields = {"name": "Ada Lovelace", "email": "ada@example.com", "line1": "12 Analytical Row", "city": "London",
               "postalCode": "N1 9GU", "country": "gb"}
     for name, value in fields.items():
@@ -281,6 +282,7 @@ def test_bad_email_shows_the_field_error(api, web, browser):
     error = p.wait_text("[data-testid=error-email]", "email address")
     assert browser.find_element(By.ID, "f-email").get_attribute("aria-invalid") == "true"
     assert error.text
+    assert browser.find_element(By.CSS_SELECTOR, "[data-testid=checkout-total]").text.endswith("(1 item)")
     p.shot("bad-email")
     # And an error only the server finds is shown next to its field too.
     browser.find_element(By.ID, "f-email").clear()

@@ -294,7 +294,8 @@ async function checkoutView() {
       errors[f.name] = h("p", { id: `e-${f.name}`, class: "field-error", "data-testid": `error-${f.name}` });
       return h("div", { class: "field" }, h("label", { for: `f-${f.name}` }, f.label), inputs[f.name], errors[f.name]);
     }),
-    h("p", { class: "total" }, `Total: ${money(cart.subtotalCents)} (${cart.itemCount} items)`),
+    h("p", { class: "total", "data-testid": "checkout-total" },
+      `Total: ${money(cart.subtotalCents)} (${cart.itemCount} ${cart.itemCount === 1 ? "item" : "items"})`),
     h("button", { type: "submit", "data-testid": "place-order" }, "Place order"));
 
   const setError = (name, text) => {
