@@ -13,30 +13,30 @@ final class Connection {
 
     private let input = InputBuffer()
     private var parser: HTTPRequestParser
-    private var output: [UInt8] = []
-    private var outputStart = 0
+    var output: [UInt8] = []
+    var outputStart = 0
 
     /// A handler is running on the worker pool for this connection.
     private(set) var busy = false
-    private var closeAfterWrite = false
+    var closeAfterWrite = false
     /// The peer shut its sending side (read returned 0).
-    private var peerClosed = false
+    var peerClosed = false
     /// epoll reported the peer's FIN (or a reset): reads go on to the end of input.
     private var hangUpReported = false
     /// Reading stopped at `readCap` with bytes perhaps left in the socket, which
     /// edge-triggered epoll will not report again: read on once input is consumed.
     private var readPaused = false
     /// Requests wait in `input` until the client reads the answers it was sent.
-    private var heldBack = false
+    var heldBack = false
     /// The response that ends the connection is out; draining what the client still sends.
-    private var lingering = false
+    var lingering = false
     private(set) var closed = false
 
     /// When the current request's head began (or the connection was accepted).
     private var headStartedAt: Double
     let openedAt: Double
     /// Last time bytes moved for a body or a blocked write, or the connection went idle.
-    private var lastProgressAt: Double
+    var lastProgressAt: Double
     private var requestStartedAt = 0.0
 
     init(fd: Int32, id: UInt64, remoteAddress: String, loop: EventLoop) {
@@ -105,7 +105,7 @@ final class Connection {
         parser.limits.maxHeaderBytes + parser.limits.maxTargetBytes + parser.limits.maxBodyBytes + 64 * 1024
     }
 
-    private func discardInput() {
+    func discardInput() {
         var scratch = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let n = scratch.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
@@ -269,124 +269,6 @@ final class Connection {
             method: request.method.rawValue, route: route, target: request.target, status: response.status.code,
             bodyBytes: isHead || response.status.code == 304 ? 0 : response.body.count, started: requestStartedAt, now: loop.now,
             remoteAddress: remoteAddress, requestID: request.requestID)
-    }
-
-    // MARK: - Writing
-
-    private func write(_ response: HTTPResponse, requestID: String, keepAlive: Bool, isHead: Bool, http10: Bool = false) {
-        let status = response.status
-        // Built in a local and put back: every append to the stored property would
-        // pay a dynamic exclusivity check (about a tenth of a small answer's cost).
-        var out = output
-        output = []
-        defer { output = out }
-        // One allocation for a large answer rather than a growth step per append.
-        if out.isEmpty { out.reserveCapacity(512 + (isHead ? 0 : response.body.count)) }
-        out.append(contentsOf: "HTTP/1.1 ".utf8)
-        Connection.appendDecimal(status.code, to: &out)
-        out.append(0x20)
-        out.append(contentsOf: status.reason.utf8)
-        out.append(contentsOf: "\r\nDate: ".utf8)
-        out.append(contentsOf: loop.date.value)
-        // RFC 9110 §8.6: no Content-Length on 1xx and 204. A 304 says the length of
-        // the content the client already holds, as a HEAD says that of a GET.
-        if status.code != 204 && status.code >= 200 {
-            out.append(contentsOf: "\r\nContent-Length: ".utf8)
-            Connection.appendDecimal(response.body.count, to: &out)
-        }
-        if !keepAlive {
-            out.append(contentsOf: "\r\nConnection: close".utf8)
-        } else if http10 {
-            out.append(contentsOf: "\r\nConnection: keep-alive".utf8)
-        }
-        out.append(contentsOf: "\r\nX-Request-Id: ".utf8)
-        out.append(contentsOf: requestID.utf8)
-        // Every answer is data for a program, never a page: no browser may sniff one into
-        // HTML or script, whatever reaches the client directly (the tutorial's NodePort).
-        out.append(contentsOf: "\r\nX-Content-Type-Options: nosniff".utf8)
-        response.headers.forEachField { key, name, value in
-            if key == "content-length" || key == "connection" || key == "date" || key == "x-request-id"
-                || key == "x-content-type-options" { return }
-            out.append(contentsOf: "\r\n".utf8)
-            Connection.appendHeaderText(name, to: &out)
-            out.append(contentsOf: ": ".utf8)
-            Connection.appendHeaderText(value, to: &out)
-        }
-        out.append(contentsOf: "\r\n\r\n".utf8)
-        if !isHead && status.code != 204 && status.code != 304 { out.append(contentsOf: response.body) }
-        if !keepAlive { closeAfterWrite = true }
-    }
-
-    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = value
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[19 - count] = UInt8(ascii: "0") + UInt8(n % 10)
-                n /= 10
-                count += 1
-            } while n > 0
-            out.append(contentsOf: d[(20 - count)...])
-        }
-    }
-
-    /// Copies header text, dropping CR, LF and NUL so that no value can split a header.
-    private static func appendHeaderText(_ text: String, to out: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { bytes in
-            if !bytes.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
-                out.append(contentsOf: bytes)
-            } else {
-                for byte in bytes where byte != 0x0D && byte != 0x0A && byte != 0 { out.append(byte) }
-            }
-        }
-    }
-
-    /// EPOLLOUT: writes on; once the client has read enough, takes up the requests held back.
-    func onWritable() {
-        flush()
-        if heldBack && !closed && output.count - outputStart < Connection.maxUnsentBytes { onReadable() }
-    }
-
-    /// Writes what is pending; on EAGAIN waits for EPOLLOUT (edge-triggered, registered once).
-    func flush() {
-        while outputStart < output.count {
-            let n = output.withUnsafeBytes { buffer in
-                Glibc.send(fd, buffer.baseAddress! + outputStart, buffer.count - outputStart, Int32(MSG_NOSIGNAL))
-            }
-            if n > 0 {
-                outputStart += n
-                lastProgressAt = loop.now
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return
-            } else {
-                close()
-                return
-            }
-        }
-        if outputStart > 0 {
-            // An idle keep-alive connection keeps no more than a small answer's room.
-            output.removeAll(keepingCapacity: output.capacity <= 4096)
-            outputStart = 0
-        }
-        if closeAfterWrite && !busy && !lingering { startLingering() }
-    }
-
-    /// Half-closes and drains for a moment before closing: closing with unread
-    /// bytes would send RST, and the client could lose the response it is owed.
-    private func startLingering() {
-        lingering = true
-        lastProgressAt = loop.now
-        shutdown(fd, Int32(SHUT_WR))
-        if peerClosed {
-            close()
-        } else {
-            discardInput()
-        }
     }
 
     // MARK: - Deadlines
