@@ -38,6 +38,9 @@ final class Connection {
     /// Last time bytes moved for a body or a blocked write, or the connection went idle.
     var lastProgressAt: Double
     private var requestStartedAt = 0.0
+    /// What this connection counts in the server's request memory, and the body of the
+    /// request a handler is running (held until it is answered). One property: one access.
+    private var memory = (counted: 0, bodyInFlight: 0)
 
     init(fd: Int32, id: UInt64, remoteAddress: String, loop: EventLoop) {
         self.fd = fd
@@ -127,6 +130,7 @@ final class Connection {
     /// for more bytes, or for the client to read what it was sent.
     func process() {
         heldBack = false
+        var readPartly = false
         while !busy && !closeAfterWrite && !closed {
             if output.count - outputStart >= Connection.maxUnsentBytes {
                 flush()
@@ -147,16 +151,23 @@ final class Connection {
             input.consume(result.consumed)
             if result.consumed > 0 { lastProgressAt = loop.now }
             guard let request = result.request else {
-                if parser.awaitingContinue {
-                    output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
-                    parser.continueHandled()
-                }
+                readPartly = result.consumed > 0
                 break
             }
             dispatch(request)
             if !input.isEmpty { headStartedAt = loop.now }
         }
         input.shrinkIfIdle()
+        // Counts what this connection holds when that may have changed (not after a request
+        // without a body). A request still being read that takes the server past its memory
+        // limit is refused, before 100 Continue could ask for its body.
+        let mayHold = readPartly || !input.isEmpty || memory.counted != 0
+        if mayHold && !holdRequestMemory() && !busy && !closeAfterWrite && !closed && parser.inProgress {
+            respondToParseError(HTTPParseError(.serviceUnavailable, Connection.tooMuchMemory))
+        } else if parser.awaitingContinue {
+            output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
+            parser.continueHandled()
+        }
         if peerClosed && !busy && !closeAfterWrite && !heldBack {
             // Nothing more will arrive: finish what was answered and close.
             closeAfterWrite = true
@@ -174,11 +185,17 @@ final class Connection {
         var response = HTTPError(error.status, error.detail).response
         if let fields { loop.server.addHeaders?(fields, &response) }
         if error.status == .requestTimeout || error.status == .contentTooLarge { response.headers.set("Connection", "close") }
+        if error.status == .serviceUnavailable { response.headers.set("Retry-After", String(loop.server.configuration.retryAfterSeconds)) }
         requestStartedAt = loop.now
         write(response, requestID: requestID, keepAlive: false, isHead: false)
         loop.server.finished(
             method: "-", route: "invalid", target: "-", status: error.status.code, bodyBytes: response.body.count,
             started: requestStartedAt, now: loop.now, remoteAddress: remoteAddress, requestID: requestID)
+        // No more is read from this connection: what its request held goes back now, not when it closes.
+        parser = HTTPRequestParser(limits: parser.limits)
+        input.consume(input.count)
+        input.shrinkIfIdle()
+        _ = holdRequestMemory()
     }
 
     private func dispatch(_ request: consuming HTTPRequest) {
@@ -207,6 +224,14 @@ final class Connection {
         case .found(let route, let parameters):
             request.pathParameters = parameters
             request.route = route.pattern
+            if !request.body.isEmpty {
+                input.shrinkIfIdle()  // the body's bytes have moved out of it
+                memory.bodyInFlight = request.body.capacity
+                guard holdRequestMemory() else {
+                    complete(request, overloaded(Connection.tooMuchMemory), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+                    return
+                }
+            }
             if case .blockingUnless(let answer) = route.kind, let response = answer(request) {
                 complete(request, response, route: route.pattern, keepAlive: keepAlive, isHead: isHead)
                 return
@@ -227,12 +252,28 @@ final class Connection {
                     loop.server.inFlightStarted()
                 } else {
                     busy = false
-                    var response = HTTPError(.serviceUnavailable, "The server is busy; retry shortly.").response
-                    response.headers.set("Retry-After", String(loop.server.configuration.retryAfterSeconds))
-                    complete(request, response, route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+                    complete(request, overloaded("The server is busy; retry shortly."), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
                 }
             }
         }
+    }
+
+    static let tooMuchMemory = "The server holds as many request bodies as it may; retry shortly."
+
+    private func overloaded(_ detail: String) -> HTTPResponse {
+        var response = HTTPError(.serviceUnavailable, detail).response
+        response.headers.set("Retry-After", String(loop.server.configuration.retryAfterSeconds))
+        return response
+    }
+
+    /// Counts what this connection now holds for requests (its input's growth, the body
+    /// being read, the body being run); false when that growth is more than the server may hold.
+    private func holdRequestMemory() -> Bool {
+        let counted = memory
+        let held = input.grownBytes + parser.bodyCapacity + counted.bodyInFlight
+        guard held != counted.counted else { return true }
+        memory.counted = held
+        return loop.server.holdRequestMemory(held - counted.counted)
     }
 
     /// A worker finished this connection's request.
@@ -246,6 +287,7 @@ final class Connection {
 
     private func complete(_ request: HTTPRequest, _ response: HTTPResponse, route: String, keepAlive: Bool, isHead: Bool) {
         var response = response
+        if !request.body.isEmpty { memory.bodyInFlight = 0 }
         // A read's preconditions (RFC 9110 §13.2) are evaluated against the answer it
         // produced, as producing it changed nothing; the shop evaluates them for other
         // methods before it acts. Only a 2xx is conditional (§13.2.1).
@@ -303,6 +345,8 @@ final class Connection {
     func close() {
         guard !closed else { return }
         closed = true
+        _ = loop.server.holdRequestMemory(-memory.counted)
+        memory = (0, 0)
         Glibc.close(fd)
         loop.removeConnection(self)
     }

@@ -72,6 +72,8 @@ public struct HTTPRequestParser {
     public var inProgress: Bool { state != .start || pos > 0 }
     /// True once the head is read and only the body is outstanding.
     public var readingBody: Bool { request != nil }
+    /// Room taken by the body being read (a Content-Length body's is taken at once).
+    var bodyCapacity: Int { request?.body.capacity ?? 0 }
     /// The head's fields once it is read, so that a request refused for its framing
     /// or body is still answered under its own id and with the headers every answer gets.
     public private(set) var headFields: HTTPHeaders?

@@ -27,6 +27,7 @@ public final class HTTPServer: @unchecked Sendable {
     private let controlFD: Int32
 
     private let openConnections = Atomic<Int>(0)
+    private let requestMemory = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
     private let loopsFinished = Atomic<Bool>(false)
@@ -63,6 +64,8 @@ public final class HTTPServer: @unchecked Sendable {
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
     public var connectionsOpen: Int { openConnections.load(ordering: .relaxed) }
     public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
+    /// Bytes the connections hold for requests (see `Configuration.maxRequestMemory`).
+    public var requestMemoryHeld: Int { requestMemory.load(ordering: .relaxed) }
 
     // MARK: - Running
 
@@ -166,6 +169,13 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     func connectionClosed() { openConnections.wrappingSubtract(1, ordering: .relaxed) }
+    /// Counts `delta` more (or fewer) bytes held for requests. False when a growth takes
+    /// the total past the limit: the connection that grew then refuses its request.
+    func holdRequestMemory(_ delta: Int) -> Bool {
+        let total = requestMemory.wrappingAdd(delta, ordering: .relaxed).newValue
+        return delta <= 0 || total <= configuration.maxRequestMemory
+    }
+
     func inFlightStarted() { inFlight.wrappingAdd(1, ordering: .relaxed) }
     func inFlightEnded() { inFlight.wrappingSubtract(1, ordering: .relaxed) }
 

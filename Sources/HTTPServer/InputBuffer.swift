@@ -20,6 +20,8 @@ final class InputBuffer {
     deinit { storage.deallocate() }
 
     var count: Int { end - start }
+    /// Room held beyond what an idle connection keeps.
+    var grownBytes: Int { capacity - idleCapacity }
     var isEmpty: Bool { start == end }
 
     var unconsumed: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: storage + start, count: end - start) }

@@ -16,6 +16,7 @@ enum Serve {
         configuration.eventLoops = settings.eventLoops
         configuration.workerThreads = settings.dbPoolSize
         configuration.limits.maxBodyBytes = settings.maxBodyBytes
+        configuration.maxRequestMemory = settings.maxRequestMemoryBytes
         configuration.shutdownDelay = settings.shutdownDelaySeconds
         configuration.shutdownTimeout = settings.shutdownTimeoutSeconds
 

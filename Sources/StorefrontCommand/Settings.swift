@@ -27,6 +27,7 @@ struct Settings {
     var shutdownDelaySeconds = 0.0
     var shutdownTimeoutSeconds = 25.0
     var maxBodyBytes = 1024 * 1024
+    var maxRequestMemoryBytes = 64 * 1024 * 1024
     var corsAllowedOrigins: [String] = []
     var eventLoops = HTTPServer.Configuration.usableCores
 
@@ -104,6 +105,10 @@ struct Settings {
         Entry(name: "MAX_BODY_BYTES", defaultText: "1048576", help: "largest request body accepted (larger gets 413)") { s, v in
             s.maxBodyBytes = try integer("MAX_BODY_BYTES", v, 1...(64 * 1024 * 1024))
         },
+        Entry(name: "MAX_REQUEST_MEMORY_BYTES", defaultText: "67108864",
+              help: "memory all connections together may hold for requests being read or run (more gets 503)") { s, v in
+            s.maxRequestMemoryBytes = try integer("MAX_REQUEST_MEMORY_BYTES", v, (1024 * 1024)...(16 * 1024 * 1024 * 1024))
+        },
         Entry(name: "CORS_ALLOWED_ORIGINS", defaultText: "(empty: no CORS headers)", help: "comma-separated origins allowed to call the API from a browser") { s, v in
             let origins = v.split(separator: ",").map { $0.trimmingOWS() }.filter { !$0.isEmpty }
             for origin in origins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
@@ -133,6 +138,12 @@ struct Settings {
         if settings.shutdownDelaySeconds > 0 && settings.shutdownDelaySeconds >= settings.shutdownTimeoutSeconds {
             throw SettingsError(description: "SHUTDOWN_DELAY_SECONDS=\(environment["SHUTDOWN_DELAY_SECONDS"]!) must be less than "
                 + "SHUTDOWN_TIMEOUT_SECONDS=\(environment["SHUTDOWN_TIMEOUT_SECONDS"] ?? "25 (the default)"): the delay is part of the time to exit, and in-flight requests need the rest")
+        }
+        // One request of the largest size (body and head) must fit, or it could never be served.
+        let largestRequest = settings.maxBodyBytes + HTTPParserLimits().maxHeaderBytes + HTTPParserLimits().maxTargetBytes
+        if settings.maxRequestMemoryBytes < largestRequest {
+            throw SettingsError(description: "MAX_REQUEST_MEMORY_BYTES=\(settings.maxRequestMemoryBytes) must be at least \(largestRequest), "
+                + "MAX_BODY_BYTES=\(settings.maxBodyBytes) plus a request head's 24 KiB, or the largest request allowed could never be served")
         }
         return settings
     }

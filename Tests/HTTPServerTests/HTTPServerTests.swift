@@ -315,6 +315,64 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(statuses[2]?.headers["retry-after"], "1")
     }
 
+    func testRequestMemoryIsBoundedAcrossConnections() throws {
+        let megabyte = 1024 * 1024
+        let server = try TestServer {
+            $0.limits.maxBodyBytes = megabyte
+            $0.maxRequestMemory = 2 * megabyte + megabyte / 2
+        }
+        defer { server.stop() }
+        func held(atLeast low: Int, atMost high: Int) -> Bool {
+            for _ in 0..<250 {
+                if (low...high).contains(server.server.requestMemoryHeld) { return true }
+                usleep(20_000)
+            }
+            return false
+        }
+        // Two uploads of a megabyte, stalled a kilobyte in: both are held.
+        var uploads = try (0..<2).map { _ in try TestClient(port: server.port) }
+        for upload in uploads {
+            upload.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: \(megabyte)\r\n\r\n" + String(repeating: "x", count: 1000))
+        }
+        XCTAssertTrue(held(atLeast: 2 * megabyte, atMost: 2 * megabyte + 64 * 1024), "held \(server.server.requestMemoryHeld)")
+
+        // A third would pass the limit: refused before its body is sent, instead of 100 Continue.
+        let third = try TestClient(port: server.port)
+        third.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: \(megabyte)\r\n\r\n")
+        let refused = try XCTUnwrap(third.readResponse())
+        XCTAssertEqual(refused.status, 503)
+        XCTAssertEqual(refused.headers["retry-after"], "1")
+        XCTAssertEqual(refused.headers["connection"], "close")
+        // A chunked body is counted as it grows, and refused once it no longer fits.
+        let chunked = try TestClient(port: server.port)
+        chunked.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        var refusedChunked: TestResponse?
+        for _ in 0..<16 where refusedChunked == nil {
+            chunked.send("10000\r\n" + String(repeating: "c", count: 0x10000) + "\r\n")
+            usleep(20_000)
+            var pending = 0
+            _ = ioctl(chunked.fd, UInt(FIONREAD), &pending)
+            if pending > 0 { refusedChunked = chunked.readResponse() }
+        }
+        XCTAssertEqual(refusedChunked?.status, 503, "a chunked body past the limit must be refused")
+        // Requests without a body still go through.
+        let probe = try TestClient(port: server.port)
+        probe.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(probe.readResponse()?.status, 200)
+
+        // A finished upload gives its memory back, and the next upload is taken.
+        uploads[0].send(String(repeating: "y", count: megabyte - 1000))
+        XCTAssertEqual(uploads[0].readResponse()?.body.count, megabyte)
+        let next = try TestClient(port: server.port)
+        next.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        XCTAssertEqual(next.readResponse()?.status, 100)
+        next.send("body")
+        XCTAssertEqual(next.readResponse()?.text, "body")
+        // Closed connections give back the rest.
+        uploads.removeAll()
+        XCTAssertTrue(held(atLeast: 0, atMost: 0), "held \(server.server.requestMemoryHeld) after every upload ended")
+    }
+
     func testAddedHeadersReachEveryAnswerToARequestWhoseHeadWasRead() throws {
         let server = try TestServer(configure: {
             $0.workerThreads = 1

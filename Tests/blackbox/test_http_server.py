@@ -119,6 +119,61 @@ def test_idle_keep_alive_connections_do_not_keep_what_their_requests_needed(serv
             conn.sock.close()
 
 
+def test_stalled_uploads_cannot_take_more_memory_than_the_limit():
+    # 64 clients each announce a 1 MiB body and stall after 1,000 KB: 64 MB held without a
+    # limit. With MAX_REQUEST_MEMORY_BYTES at 16 MiB, the uploads past it get 503 at once,
+    # the process stays small, requests without a body are served, and closing frees it all.
+    limit = 16 * 2**20
+    s = Server(env={"MAX_REQUEST_MEMORY_BYTES": str(limit), "MIGRATE_ON_START": "false"})
+
+    def resident_mb():
+        with open(f"/proc/{s.process.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def held():
+        text = requests.get(s.url + "/metrics").text
+        return int(next(line.split()[1] for line in text.splitlines() if line.startswith("http_request_memory_bytes ")))
+
+    head = b"PUT /api/v1/carts/AAAAAAAAAAAAAAAAAAAAAA/items/1 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
+    conns = []
+    try:
+        before = resident_mb()
+        for _ in range(64):
+            conns.append(s.connect(timeout=10))
+            try:
+                conns[-1].sendall(head + b" " * 1_000_000)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused and closed while it was still sending
+        time.sleep(1)
+        grown = resident_mb() - before
+        assert grown < 16 + 8, f"64 stalled uploads took {grown:.0f} MB with a 16 MiB limit"
+        assert held() <= limit
+        refused = 0
+        for conn in conns:
+            conn.sock.settimeout(0.2)
+            try:
+                status, headers, body = conn.read_response()
+            except socket.timeout:
+                continue  # still held: waiting for the rest of its body
+            assert status == 503 and headers["retry-after"] == "1" and headers["connection"] == "close", (status, headers)
+            assert json.loads(body)["status"] == 503
+            refused += 1
+        assert 40 <= refused <= 50, f"{refused} of 64 uploads refused; about 49 do not fit in 16 MiB"
+        assert requests.get(s.url + "/healthz").status_code == 200
+    finally:
+        for conn in conns:
+            conn.sock.close()
+    try:
+        deadline = time.time() + 5
+        while held() != 0 and time.time() < deadline:
+            time.sleep(0.1)
+        assert held() == 0, "closed connections must give back what they held"
+        r = requests.post(s.url + "/healthz", data=b" " * 1_000_000)
+        assert r.status_code == 405, f"a body is taken again once there is room: {r.status_code} {r.text}"
+    finally:
+        s.stop()
+
+
 def test_request_sent_one_byte_at_a_time(server):
     with server.connect() as s:
         s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -433,7 +488,9 @@ def test_bad_setting_is_one_line_and_exit_2():
                         ({"SHUTDOWN_DELAY_SECONDS": "30"}, "SHUTDOWN_DELAY_SECONDS"), ({"HOST": "999.1.1.1"}, "HOST"),
                         ({"HOST": "[0.0.0.0]"}, "HOST"),
                         ({"ADMIN_TOKEN_FILE": "/"}, "ADMIN_TOKEN_FILE=/ cannot be read: Is a directory"),
-                        ({"SHUTDOWN_DELAY_SECONDS": "5", "SHUTDOWN_TIMEOUT_SECONDS": "5"}, "SHUTDOWN_TIMEOUT_SECONDS=5")]:
+                        ({"SHUTDOWN_DELAY_SECONDS": "5", "SHUTDOWN_TIMEOUT_SECONDS": "5"}, "SHUTDOWN_TIMEOUT_SECONDS=5"),
+                        ({"MAX_REQUEST_MEMORY_BYTES": "64M"}, 'MAX_REQUEST_MEMORY_BYTES="64M"'),
+                        ({"MAX_BODY_BYTES": "8388608", "MAX_REQUEST_MEMORY_BYTES": "4194304"}, "MAX_BODY_BYTES=8388608 plus")]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
         lines = p.stderr.strip().splitlines()
@@ -514,7 +571,8 @@ def test_help_lists_every_setting():
     assert p.returncode == 0
     for name in ["PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_NAME", "DB_POOL_SIZE",
                  "DB_TLS", "DB_TLS_CA", "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "LOG_LEVEL", "LOG_FORMAT", "MIGRATE_ON_START",
-                 "SHUTDOWN_DELAY_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "MAX_BODY_BYTES", "CORS_ALLOWED_ORIGINS"]:
+                 "SHUTDOWN_DELAY_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "MAX_BODY_BYTES", "MAX_REQUEST_MEMORY_BYTES",
+                 "CORS_ALLOWED_ORIGINS"]:
         assert name in p.stdout
     assert subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.startswith("storefront ")
 
