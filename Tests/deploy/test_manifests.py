@@ -217,6 +217,19 @@ def test_termination_grace_outlasts_shutdown(rendered):
     assert spec["terminationGracePeriodSeconds"] > pre_stop + float(env["SHUTDOWN_DELAY_SECONDS"]) + float(env["SHUTDOWN_TIMEOUT_SECONDS"])
 
 
+def test_request_memory_leaves_room_under_the_memory_limit(rendered):
+    # The server holds at most MAX_REQUEST_MEMORY_BYTES for requests; with more than
+    # half of the container's limit, uploads alone could get the pod OOM-killed.
+    overlay, docs, _ = rendered
+    backend = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "backend")
+    container = backend["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    limit = container["resources"]["limits"]["memory"]
+    limit_bytes = int(limit[:-2]) * units[limit[-2:]]
+    assert int(env.get("MAX_REQUEST_MEMORY_BYTES", 64 * 2**20)) <= limit_bytes // 2, f"{overlay}: {env.get('MAX_REQUEST_MEMORY_BYTES')} vs {limit}"
+
+
 def test_production_requires_tls_to_the_database(rendered):
     overlay, docs, _ = rendered
     backend = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "backend")
