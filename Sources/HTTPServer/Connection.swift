@@ -345,7 +345,8 @@ final class Connection {
     func close() {
         guard !closed else { return }
         closed = true
-        _ = loop.server.holdRequestMemory(-memory.counted)
+        // A body a worker still holds is given back when its answer comes (EventLoop.drainMailbox).
+        _ = loop.server.holdRequestMemory(-(memory.counted - (busy ? memory.bodyInFlight : 0)))
         memory = (0, 0)
         Glibc.close(fd)
         loop.removeConnection(self)

@@ -137,6 +137,8 @@ final class EventLoop: @unchecked Sendable {
             // The connection may have closed and its fd been reused meanwhile.
             guard let connection = connections[completion.fd], connection.id == completion.connectionID else {
                 server.inFlightEnded()
+                // The connection counted a body in the request memory until now (Connection.close).
+                if !completion.request.body.isEmpty { _ = server.holdRequestMemory(-completion.request.body.capacity) }
                 continue
             }
             server.inFlightEnded()

@@ -373,6 +373,24 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(held(atLeast: 0, atMost: 0), "held \(server.server.requestMemoryHeld) after every upload ended")
     }
 
+    func testABodyAWorkerStillHoldsStaysCountedAfterItsClientLeaves() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        var client: TestClient? = try TestClient(port: server.port)
+        client!.send("POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" + String(repeating: "x", count: 100_000))
+        usleep(200_000)
+        XCTAssertGreaterThanOrEqual(server.server.requestMemoryHeld, 100_000)
+        // Gone with a reset while the handler runs: the body is still in memory until it ends.
+        var linger = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(client!.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+        client = nil
+        usleep(200_000)
+        XCTAssertEqual(server.server.connectionsOpen, 0)
+        XCTAssertGreaterThanOrEqual(server.server.requestMemoryHeld, 100_000, "a body a worker holds must stay counted")
+        for _ in 0..<100 where server.server.requestMemoryHeld != 0 { usleep(20_000) }
+        XCTAssertEqual(server.server.requestMemoryHeld, 0, "given back once the handler has finished")
+    }
+
     func testAddedHeadersReachEveryAnswerToARequestWhoseHeadWasRead() throws {
         let server = try TestServer(configure: {
             $0.workerThreads = 1

@@ -123,6 +123,10 @@ final class TestServer: @unchecked Sendable {
             usleep(800_000)
             return .json(["slow": "done"])
         }
+        router.add(.POST, "/slow") { request in
+            usleep(800_000)
+            return .json(["received": .int(Int64(request.body.count))])
+        }
         router.get("/stuck") { _ in
             usleep(4_000_000)  // a handler waiting on something that does not answer
             return .json(["stuck": "done"])
