@@ -140,7 +140,8 @@ struct Settings {
                 + "SHUTDOWN_TIMEOUT_SECONDS=\(environment["SHUTDOWN_TIMEOUT_SECONDS"] ?? "25 (the default)"): the delay is part of the time to exit, and in-flight requests need the rest")
         }
         // One request of the largest size (body and head) must fit, or it could never be served.
-        let largestRequest = settings.maxBodyBytes + HTTPParserLimits().maxHeaderBytes + HTTPParserLimits().maxTargetBytes
+        let limits = HTTPParserLimits()
+        let largestRequest = settings.maxBodyBytes + limits.maxHeaderBytes + limits.maxTargetBytes
         if settings.maxRequestMemoryBytes < largestRequest {
             throw SettingsError(description: "MAX_REQUEST_MEMORY_BYTES=\(settings.maxRequestMemoryBytes) must be at least \(largestRequest), "
                 + "MAX_BODY_BYTES=\(settings.maxBodyBytes) plus a request head's 24 KiB, or the largest request allowed could never be served")
