@@ -88,6 +88,18 @@ struct Carts {
         throw Carts.ordered(id)
     }
 
+    /// Deletes open carts that nobody has changed for `days` days, with their lines
+    /// (the foreign key cascades); returns how many (at most a batch). A line change
+    /// racing this waits on the cart's row: it then finds the cart gone (404), or it
+    /// touched the cart first, and the delete, which reads the row as it is after
+    /// waiting, no longer matches it.
+    func pruneAbandoned(days: Int) throws -> UInt64 {
+        try pool.withConnection { try $0.execute(Carts.pruneStatement, [.int(Int64(days))]).affectedRows }
+    }
+
+    /// Reads the index on (status, updated_at), so it locks only the carts it deletes.
+    static let pruneStatement = "DELETE FROM carts WHERE status = 'open' AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? DAY LIMIT 1000"
+
     static func ordered(_ id: String) -> HTTPError {
         Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(id) has been checked out and can no longer change.")
     }

@@ -289,6 +289,11 @@ paths:
       tags: [carts]
       operationId: createCart
       summary: An empty open cart. Any request body is ignored.
+      description: |
+        An open cart that nobody changes for 30 days (the server's
+        `CART_RETENTION_DAYS`) is deleted with its lines, and its id then
+        answers 404. Reading a cart does not count as a change; an ordered
+        cart is kept.
       responses:
         '201':
           description: Created.

@@ -145,5 +145,10 @@ public enum Schema {
         Migration(version: 2, name: "an index for listings in id order", statements: [
             "ALTER TABLE products ADD INDEX ix_products_active (active)",
         ]),
+        // Housekeeping deletes open carts by age: without it, that delete would scan,
+        // and lock, every cart.
+        Migration(version: 3, name: "an index for finding abandoned carts", statements: [
+            "ALTER TABLE carts ADD INDEX ix_carts_status_updated (status, updated_at)",
+        ]),
     ]
 }

@@ -8,11 +8,13 @@ import Synchronization
 public final class ShopAPI: Sendable {
     public struct Options: Sendable {
         public var adminToken: String?
+        /// Open carts not changed for this many days are deleted; 0 keeps them.
+        public var cartRetentionDays = 30
         public init() {}
     }
 
     let pool: MySQLPool
-    let options: Options
+    public let options: Options
     let metrics: ShopMetrics
     let isDraining: @Sendable () -> Bool
     public enum LogLevel: Sendable { case warning, error }
@@ -243,6 +245,11 @@ public final class ShopAPI: Sendable {
 
     /// Deletes idempotency keys past their 24 hours; returns how many (at most a batch).
     public func pruneIdempotencyKeys() throws -> UInt64 { try checkout.pruneKeys() }
+
+    /// Deletes open carts past `cartRetentionDays` without a change; returns how many (at most a batch).
+    public func pruneAbandonedCarts() throws -> UInt64 {
+        options.cartRetentionDays > 0 ? try carts.pruneAbandoned(days: options.cartRetentionDays) : 0
+    }
 
     /// A catalog read: any cache may keep it but must ask again before reusing it,
     /// and the server answers 304 to a client that already holds this ETag.

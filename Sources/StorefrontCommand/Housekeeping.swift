@@ -6,7 +6,7 @@ import Synchronization
 
 /// Background threads for chores: one checks the database for `/readyz` every
 /// second; the other runs migrations that could not run at start-up, then,
-/// periodically, prunes expired idempotency keys.
+/// every 10 minutes, deletes expired idempotency keys and abandoned carts.
 final class Housekeeping: Sendable {
     private let api: ShopAPI
     private let logger: Logger
@@ -34,18 +34,25 @@ final class Housekeeping: Sendable {
             defer { MySQLLibrary.threadEnd() }
             if let migrate { migrateUntilDone(migrate) }
             while !sleepUnlessStopped(seconds: intervalSeconds) {
-                do {
-                    var pruned: UInt64 = 0
-                    repeat {
-                        let batch = try api.pruneIdempotencyKeys()
-                        pruned += batch
-                        if batch < 1000 { break }
-                    } while !stopped.load(ordering: .relaxed)
-                    if pruned > 0 { logger.log(.info, "pruned \(pruned) expired idempotency keys") }
-                } catch {
-                    logger.log(.warning, "could not prune idempotency keys: \(error)")
-                }
+                prune("expired idempotency keys", api.pruneIdempotencyKeys)
+                prune("open carts nobody changed for \(api.options.cartRetentionDays) days", api.pruneAbandonedCarts)
             }
+        }
+    }
+
+    /// Deletes in batches of 1000 (a batch is one short statement, so it holds its
+    /// row locks only briefly) until a batch comes back short.
+    private func prune(_ what: String, _ batch: () throws -> UInt64) {
+        do {
+            var pruned: UInt64 = 0
+            repeat {
+                let deleted = try batch()
+                pruned += deleted
+                if deleted < 1000 { break }
+            } while !stopped.load(ordering: .relaxed)
+            if pruned > 0 { logger.log(.info, "deleted \(pruned) \(what)") }
+        } catch {
+            logger.log(.warning, "could not delete \(what): \(error)")
         }
     }
 

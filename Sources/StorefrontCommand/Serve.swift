@@ -45,6 +45,7 @@ enum Serve {
 
         var options = ShopAPI.Options()
         options.adminToken = settings.adminToken
+        options.cartRetentionDays = settings.cartRetentionDays
         let api = ShopAPI(pool: pool, options: options, metrics: metrics.shop, isDraining: { [unowned server] in server.isDraining },
                           log: { level, message in logger.log(level == .error ? .error : .warning, message) })
         api.register(on: router)

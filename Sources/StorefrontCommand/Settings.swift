@@ -29,6 +29,7 @@ struct Settings {
     var maxBodyBytes = 1024 * 1024
     var maxRequestMemoryBytes = 64 * 1024 * 1024
     var corsAllowedOrigins: [String] = []
+    var cartRetentionDays = 30
     var eventLoops = HTTPServer.Configuration.usableCores
 
     struct Entry: Sendable {
@@ -115,6 +116,9 @@ struct Settings {
                 throw invalid("CORS_ALLOWED_ORIGINS", v, "origins such as https://shop.example.com, separated by commas")
             }
             s.corsAllowedOrigins = origins
+        },
+        Entry(name: "CART_RETENTION_DAYS", defaultText: "30", help: "open carts nobody has changed for this many days are deleted, with their lines (0 keeps them)") { s, v in
+            s.cartRetentionDays = try integer("CART_RETENTION_DAYS", v, 0...3650)
         },
         Entry(name: "EVENT_LOOPS", defaultText: "the cores it may use, within a container CPU limit", help: "I/O threads") { s, v in
             s.eventLoops = try integer("EVENT_LOOPS", v, 1...256)

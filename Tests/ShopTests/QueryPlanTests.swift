@@ -7,43 +7,29 @@ import HTTPServer
 /// The plans of the queries whose speed or safety rests on one, at 1,000,000
 /// products (seeded once for the class).
 final class QueryPlanTests: XCTestCase {
-    nonisolated(unsafe) private static var pool: MySQLPool?
-    nonisolated(unsafe) private static var drop: (() -> Void)?
+    nonisolated(unsafe) private static var database: ScratchDatabase?
+    nonisolated(unsafe) private static var failedSetUp = false
 
     override class func setUp() {
-        let env = ProcessInfo.processInfo.environment
-        guard let host = env["DB_HOST"] else { return }
-        var c = MySQLConfiguration(host: host, port: Int(env["DB_PORT"] ?? "3306")!, user: env["DB_USER"] ?? "storefront",
-                                   password: env["DB_PASSWORD"] ?? "", database: env["DB_NAME"] ?? "storefront")
-        c.tls = .disabled
-        let database = "storefront_plans_\(UInt32.random(in: 0...UInt32.max))"
         do {
-            try MySQLConnection(configuration: c).run("CREATE DATABASE \(database)")
-            let admin = c
-            drop = { _ = try? MySQLConnection(configuration: admin).run("DROP DATABASE IF EXISTS \(database)") }
-            c.database = database
-            let pool = MySQLPool(configuration: c)
-            try pool.withConnection { try MySQLMigrator.migrate($0, Schema.migrations) }
+            database = try ScratchDatabase("plans")
+            guard let pool = database?.pool else { return }
             try Seeder.seedGenerated(pool, count: 1_000_000)
             try pool.withConnection { _ = try $0.run("ANALYZE TABLE products") }
-            self.pool = pool
         } catch {
             print("QueryPlanTests: the database could not be set up: \(error)")
+            failedSetUp = true
         }
     }
 
     override class func tearDown() {
-        pool?.close()
-        drop?()
+        database?.drop()
     }
 
     private func seededPool() throws -> MySQLPool {
-        let env = ProcessInfo.processInfo.environment
-        guard env["DB_HOST"] != nil else {
-            if env["STOREFRONT_REQUIRE_DB"] == "1" { XCTFail("DB_HOST is not set but the database tests are required") }
-            throw XCTSkip("no database: set DB_* (scripts/test does)")
-        }
-        return try XCTUnwrap(QueryPlanTests.pool, "the database could not be set up (see the output above)")
+        try ScratchDatabase.skipWithoutOne()
+        return try XCTUnwrap(QueryPlanTests.failedSetUp ? nil : QueryPlanTests.database?.pool,
+                             "the database could not be set up (see the output above)")
     }
 
     /// Index access in sort order: no full scan, no filesort, no temporary table; a page

@@ -490,7 +490,8 @@ def test_bad_setting_is_one_line_and_exit_2():
                         ({"ADMIN_TOKEN_FILE": "/"}, "ADMIN_TOKEN_FILE=/ cannot be read: Is a directory"),
                         ({"SHUTDOWN_DELAY_SECONDS": "5", "SHUTDOWN_TIMEOUT_SECONDS": "5"}, "SHUTDOWN_TIMEOUT_SECONDS=5"),
                         ({"MAX_REQUEST_MEMORY_BYTES": "64M"}, 'MAX_REQUEST_MEMORY_BYTES="64M"'),
-                        ({"MAX_BODY_BYTES": "8388608", "MAX_REQUEST_MEMORY_BYTES": "4194304"}, "MAX_BODY_BYTES=8388608 plus")]:
+                        ({"MAX_BODY_BYTES": "8388608", "MAX_REQUEST_MEMORY_BYTES": "4194304"}, "MAX_BODY_BYTES=8388608 plus"),
+                        ({"CART_RETENTION_DAYS": "-1"}, 'CART_RETENTION_DAYS="-1"'), ({"CART_RETENTION_DAYS": "30d"}, "0 to 3650")]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
         lines = p.stderr.strip().splitlines()
@@ -572,7 +573,7 @@ def test_help_lists_every_setting():
     for name in ["PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_NAME", "DB_POOL_SIZE",
                  "DB_TLS", "DB_TLS_CA", "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "LOG_LEVEL", "LOG_FORMAT", "MIGRATE_ON_START",
                  "SHUTDOWN_DELAY_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "MAX_BODY_BYTES", "MAX_REQUEST_MEMORY_BYTES",
-                 "CORS_ALLOWED_ORIGINS"]:
+                 "CORS_ALLOWED_ORIGINS", "CART_RETENTION_DAYS", "EVENT_LOOPS"]:
         assert name in p.stdout
     assert subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.startswith("storefront ")
 

@@ -338,13 +338,13 @@ def test_readiness_names_a_missing_schema_until_migrated_and_keeps_a_newer_one()
             run = subprocess.run([BIN, "migrate"], env=env, capture_output=True, text=True, timeout=60)
             assert run.returncode == 0, run.stderr
             return [json.loads(line)["message"] for line in run.stdout.splitlines()]
-        assert any(m.startswith("applied migrations 1, 2;") for m in migrate())
-        assert any(m == "the schema is up to date (version 2)" for m in migrate())
+        assert any(m.startswith("applied migrations 1, 2, 3;") for m in migrate())
+        assert any(m == "the schema is up to date (version 3)" for m in migrate())
         assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200)
-        assert requests.get(s.url + "/readyz").json()["checks"] == {"database": "ok", "schema": 2}
+        assert requests.get(s.url + "/readyz").json()["checks"] == {"database": "ok", "schema": 3}
 
         mariadb(f"INSERT INTO {database}.schema_migrations (version, name) VALUES (99, 'a later release')")
-        assert any("version 99, newer than this build's 2" in m for m in migrate())
+        assert any("version 99, newer than this build's 3" in m for m in migrate())
         assert wait_for(lambda: requests.get(s.url + "/readyz").json()["checks"].get("schema") == 99, timeout=5)
         assert requests.get(s.url + "/readyz").status_code == 200
         assert requests.get(s.url + "/api/v1/categories").status_code == 200
@@ -364,7 +364,7 @@ def test_readiness_says_why_the_migration_at_start_up_fails_and_recovers_once_it
     try:
         r = requests.get(s.url + "/readyz")
         detail = r.json()["checks"]["database"]
-        assert r.status_code == 503 and detail.startswith("schema version is none, expected 2: migrating at start-up fails"), detail
+        assert r.status_code == 503 and detail.startswith("schema version is none, expected 3: migrating at start-up fails"), detail
         assert "Foreign key constraint is incorrectly formed" in detail, detail
         mariadb(f"DROP TABLE {database}.products")
         assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200, timeout=20)
@@ -418,7 +418,7 @@ def test_a_database_down_at_start_up_is_migrated_once_it_is_back():
         mariadb(f"DROP DATABASE {database}")
     messages = [json.loads(line)["message"] for line in stdout.splitlines()]
     assert any(m.startswith("could not migrate at start-up") for m in messages), messages
-    assert "applied migrations 1, 2; the schema is at version 2" in messages, messages
+    assert "applied migrations 1, 2, 3; the schema is at version 3" in messages, messages
     assert any(m.startswith("the database schema is current (migrated at attempt") for m in messages), messages
 
 
