@@ -23,7 +23,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from selenium_axe_python import Axe
 
-from conftest import ADMIN, FRONTEND, free_port, make_product, nginx, unique
+from conftest import ADMIN, FRONTEND, free_port, make_product, mariadb, nginx, unique
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHOTS = os.path.join(ROOT, "tmp", "screenshots")
@@ -218,6 +218,31 @@ def test_category_sort_pages_a_cart_that_survives_a_reload_and_order_look_up(api
     lookup.send_keys(order_id + "\n")
     p.wait_text("[data-testid=order-status]", "pending")
     assert order_id in browser.find_element(By.CSS_SELECTOR, "[data-testid=order]").text
+
+
+def test_a_cart_deleted_while_the_page_is_open_is_replaced_on_the_next_add(api, web, browser):
+    """Housekeeping deletes a cart after a month without a change (or a developer
+    re-seeds): the next add starts a new cart instead of showing "No cart"."""
+    first, second = (make_product(api, name=f"Kept {uuid.uuid4().hex[:6]}") for _ in range(2))
+    p = Page(browser, web)
+    p.go("/")
+    browser.execute_script("localStorage.clear()")
+    p.go(f"/#/product/{first['id']}")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+    p.wait_text("#cart-count", "1")
+    old = browser.execute_script("return localStorage.getItem('storefront.cartId')")
+    mariadb(f"DELETE FROM {os.environ['DB_NAME']}.carts WHERE id = '{old}'")
+    p.go(f"/#/product/{second['id']}")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+    p.wait_text("#notice", f"Added {second['name']}")
+    assert browser.find_element(By.CSS_SELECTOR, "#cart-count").text == "1"
+    new = browser.execute_script("return localStorage.getItem('storefront.cartId')")
+    assert new != old and requests.get(f"{api.url}/api/v1/carts/{new}").json()["items"][0]["productId"] == second["id"]
+    # A 404 for the product itself is still shown, and keeps the cart.
+    requests.delete(f"{api.url}/api/v1/products/{second['id']}", headers=ADMIN)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+    p.wait_text("#notice", "No product")
+    assert browser.execute_script("return localStorage.getItem('storefront.cartId')") == new
 
 
 def test_out_of_stock_add_shows_a_message(api, web, browser):

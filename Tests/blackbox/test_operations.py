@@ -16,7 +16,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ADMIN, ADMIN_TOKEN, BIN, Server, make_cart, make_product, order_body
+from conftest import ADMIN, ADMIN_TOKEN, BIN, Server, make_cart, make_product, mariadb, order_body
 
 
 class CuttableProxy:
@@ -315,12 +315,6 @@ def test_repeated_outages_under_mixed_load_never_crash_nor_sell_stock_twice(api)
             assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 100000 - sold
     finally:
         s.stop()
-
-def mariadb(*sql):
-    env = dict(os.environ, MYSQL_PWD=os.environ["DB_PASSWORD"])
-    subprocess.run(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
-                    "-e", ";".join(sql)], env=env, check=True)
-
 
 def test_readiness_names_a_missing_schema_until_migrated_and_keeps_a_newer_one():
     """A schema newer than the binary's is a later release's (its rollout migrates

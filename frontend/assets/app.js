@@ -112,13 +112,14 @@ async function setLine(productId, quantity) {
   try {
     cart = await api(`/carts/${cart.id}/items/${productId}`, { method: "PUT", body: { quantity } });
   } catch (error) {
-    if (error.status === 409 && error.problem.type === "/problems/cart-ordered") {
-      // The cart was checked out elsewhere: start a new one and try again.
-      localStorage.removeItem(CART_KEY);
-      cart = null;
-      await ensureCart();
-      cart = await api(`/carts/${cart.id}/items/${productId}`, { method: "PUT", body: { quantity } });
-    } else throw error;
+    // The cart was checked out elsewhere, or deleted after a month without a change
+    // (a 404 that is not the product's): start a new one and try again.
+    const ordered = error.status === 409 && error.problem.type === "/problems/cart-ordered";
+    if (!ordered && !(error.status === 404 && (await loadCart()) === null)) throw error;
+    localStorage.removeItem(CART_KEY);
+    cart = null;
+    await ensureCart();
+    cart = await api(`/carts/${cart.id}/items/${productId}`, { method: "PUT", body: { quantity } });
   } finally {
     updateBadge();
   }
