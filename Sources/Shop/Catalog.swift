@@ -128,7 +128,7 @@ struct Catalog {
                     try c.query(c.timeLimited(listing.count, seconds: limit), listing.countParameters).first?[0].int ?? 0
                 })
             } catch let error as MySQLError where error.isTimeLimit {
-                throw Problems.unavailable("The database stopped this listing at its time limit (\(limit) s). A text search "
+                throw Problems.timeLimit("The database stopped this listing at its time limit (\(limit) s). A text search "
                     + "reads every product it could match: narrow it (a category, a price range, a longer q) or page less deep.")
             }
         }

@@ -165,7 +165,8 @@ paths:
         inclusive. `q` matches a substring of the name or description,
         case-insensitively; `%`, `_` and `\` in it are ordinary characters.
         A listing the database cannot finish within 10 s (a text search over
-        a very large catalog, say) answers 503 saying how to narrow it.
+        a very large catalog, say) answers 503 with the type
+        `/problems/time-limit`, saying how to narrow it.
       parameters:
         - {name: category, in: query, schema: {type: string, minLength: 1, maxLength: 64}, description: Category slug.}
         - {name: q, in: query, schema: {type: string, maxLength: 100}, description: Text to search for.}
@@ -721,10 +722,12 @@ components:
             - `/problems/cart-ordered` (409): the cart has been checked out;
             - `/problems/illegal-status-change` (409): the order cannot make that move;
             - `/problems/request-in-progress` (409): the first request with this `Idempotency-Key` is still running;
-            - `/problems/unavailable` (503): the database is unreachable or overloaded.
+            - `/problems/unavailable` (503): the database is unreachable or overloaded;
+            - `/problems/time-limit` (503): the database stopped a listing at its time limit, and
+              the same listing again would be stopped again: narrow it.
           enum: [about:blank, /problems/malformed-json, /problems/invalid-parameter, /problems/invalid-header, /problems/not-found,
                  /problems/validation, /problems/duplicate-sku, /problems/insufficient-stock, /problems/cart-ordered,
-                 /problems/illegal-status-change, /problems/request-in-progress, /problems/unavailable]
+                 /problems/illegal-status-change, /problems/request-in-progress, /problems/unavailable, /problems/time-limit]
         title: {type: string}
         status: {type: integer, minimum: 400, maximum: 599}
         detail: {type: string}

@@ -30,6 +30,12 @@ enum Problems {
                   headers: HTTPHeaders([("Retry-After", "1")]))
     }
 
+    /// Its own type: the same listing again is stopped again, unlike a passing outage.
+    static func timeLimit(_ detail: String) -> HTTPError {
+        HTTPError(.serviceUnavailable, detail, type: "/problems/time-limit", title: "Stopped at the time limit",
+                  headers: HTTPHeaders([("Retry-After", "1")]))
+    }
+
     /// What a database failure means to a client: 503 when it may pass, 500 otherwise.
     static func database(_ error: MySQLError) -> HTTPError {
         switch error.kind {

@@ -74,6 +74,7 @@ final class QueryPlanTests: XCTestCase {
             let problem = error as? HTTPError
             XCTAssertEqual(problem?.status.code, 503, "\(error)")
             XCTAssertTrue(problem?.detail.contains("time limit") ?? false, problem?.detail ?? "")
+            XCTAssertEqual(problem?.type, "/problems/time-limit")
         }
         XCTAssertEqual(try Catalog(pool: pool).products(query)["total"], .int(0))
     }

@@ -1,6 +1,7 @@
 """The shop in a real browser (headless Chromium), through nginx, against the
 real backend and database. Screenshots of each step go to tmp/screenshots/."""
 import hashlib
+import http.server
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -329,6 +331,40 @@ def test_server_unavailable_is_shown_not_a_blank_page(browser):
         p.go("/")
         p.wait_text("[data-testid=unavailable]", "unavailable")
         p.shot("unavailable")
+
+
+def test_a_listing_stopped_at_its_time_limit_asks_for_a_narrower_search(browser):
+    """At a very large catalog a broad search is stopped at the database's time limit
+    (503 /problems/time-limit); the shop says to narrow it, not "Server unavailable".
+    A backend that answers as the API does then stands in, as no test catalog is that large."""
+    class TooBroad(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body = 200, {"items": []}
+            if self.path.startswith("/api/v1/products"):
+                status, body = 503, {"type": "/problems/time-limit", "title": "Stopped at the time limit", "status": 503,
+                                     "detail": "The database stopped this listing at its time limit (10 s)."}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/problem+json" if status >= 400 else "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if status == 503:
+                self.send_header("Retry-After", "1")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TooBroad)
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    try:
+        with nginx(f"http://127.0.0.1:{stub.server_address[1]}") as url:
+            p = Page(browser, url)
+            p.go("/#/?q=a")
+            shown = p.wait_text("[data-testid=unavailable]", "That search is too broad")
+            assert "Add words to the search" in shown.text and "Server unavailable" not in shown.text
+    finally:
+        stub.shutdown()
 
 
 def test_nginx_config_and_headers(api, web):

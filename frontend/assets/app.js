@@ -64,7 +64,8 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!response.ok) {
-    if (response.status === 503 || response.status === 502 || response.status === 504) {
+    const outage = response.status === 502 || response.status === 504 || (response.status === 503 && data?.type !== "/problems/time-limit");
+    if (outage) {
       throw new ApiError(response.status, { ...(data || {}), detail: "The shop is temporarily unavailable. Please try again in a moment." });
     }
     throw new ApiError(response.status, data);
@@ -73,9 +74,11 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
 }
 
 function failure(error, retry) {
+  // A listing the database stopped at its time limit: trying the same again does not help.
+  const tooBroad = error.problem.type === "/problems/time-limit";
   return h("section", { class: "empty", "data-testid": "unavailable" },
-    h("h1", {}, error.status === 0 || error.status >= 500 ? "Server unavailable" : "Something went wrong"),
-    h("p", {}, error.message),
+    h("h1", {}, tooBroad ? "That search is too broad" : error.status === 0 || error.status >= 500 ? "Server unavailable" : "Something went wrong"),
+    h("p", {}, tooBroad ? "The shop could not finish it in time. Add words to the search, or choose a category." : error.message),
     retry ? h("button", { type: "button", onclick: retry }, "Try again") : null);
 }
 
