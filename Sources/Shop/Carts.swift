@@ -98,7 +98,7 @@ struct Carts {
     }
 
     /// Reads the index on (status, updated_at), so it locks only the carts it deletes.
-    static let pruneStatement = "DELETE FROM carts WHERE status = 'open' AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? DAY LIMIT 1000"
+    static let pruneStatement = "DELETE FROM carts WHERE status = 'open' AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? DAY LIMIT \(ShopAPI.pruneBatch)"
 
     static func ordered(_ id: String) -> HTTPError {
         Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(id) has been checked out and can no longer change.")

@@ -243,6 +243,9 @@ public final class ShopAPI: Sendable {
         }
     }
 
+    /// Rows a prune deletes in one statement: few enough that it holds its row locks briefly.
+    public static let pruneBatch = 1000
+
     /// Deletes idempotency keys past their 24 hours; returns how many (at most a batch).
     public func pruneIdempotencyKeys() throws -> UInt64 { try checkout.pruneKeys() }
 

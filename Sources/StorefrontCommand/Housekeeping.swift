@@ -40,15 +40,14 @@ final class Housekeeping: Sendable {
         }
     }
 
-    /// Deletes in batches of 1000 (a batch is one short statement, so it holds its
-    /// row locks only briefly) until a batch comes back short.
+    /// Deletes batch after batch until one comes back short.
     private func prune(_ what: String, _ batch: () throws -> UInt64) {
         do {
             var pruned: UInt64 = 0
             repeat {
                 let deleted = try batch()
                 pruned += deleted
-                if deleted < 1000 { break }
+                if deleted < ShopAPI.pruneBatch { break }
             } while !stopped.load(ordering: .relaxed)
             if pruned > 0 { logger.log(.info, "deleted \(pruned) \(what)") }
         } catch {
