@@ -316,6 +316,7 @@ def test_repeated_outages_under_mixed_load_never_crash_nor_sell_stock_twice(api)
     finally:
         s.stop()
 
+
 def test_readiness_names_a_missing_schema_until_migrated_and_keeps_a_newer_one():
     """A schema newer than the binary's is a later release's (its rollout migrates
     while this release's pods still serve, and a rollback runs this release on it):
