@@ -363,6 +363,7 @@ def test_a_listing_stopped_at_its_time_limit_asks_for_a_narrower_search(browser)
             p.go("/#/?q=a")
             shown = p.wait_text("[data-testid=unavailable]", "That search is too broad")
             assert "Add words to the search" in shown.text and "Server unavailable" not in shown.text
+            assert not shown.find_elements(By.TAG_NAME, "button"), "the same search again would be stopped again"
     finally:
         stub.shutdown()
 

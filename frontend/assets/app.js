@@ -74,12 +74,13 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
 }
 
 function failure(error, retry) {
-  // A listing the database stopped at its time limit: trying the same again does not help.
+  // A listing the database stopped at its time limit: trying the same again does not
+  // help (so no "Try again"), a narrower one does.
   const tooBroad = error.problem.type === "/problems/time-limit";
   return h("section", { class: "empty", "data-testid": "unavailable" },
     h("h1", {}, tooBroad ? "That search is too broad" : error.status === 0 || error.status >= 500 ? "Server unavailable" : "Something went wrong"),
     h("p", {}, tooBroad ? "The shop could not finish it in time. Add words to the search, or choose a category." : error.message),
-    retry ? h("button", { type: "button", onclick: retry }, "Try again") : null);
+    retry && !tooBroad ? h("button", { type: "button", onclick: retry }, "Try again") : null);
 }
 
 // ---------- the cart ----------
