@@ -24,6 +24,9 @@ extension ShopAPI {
         return .json(["status": "ok", "checks": ["database": "ok", "schema": .int(schema)]])
     }
 
+    /// Whether the last check found the database answering with a current schema.
+    public var isReady: Bool { readiness.withLock { $0.problem == nil } }
+
     /// What the last migration attempt at start-up met (nil: it succeeded), so that
     /// `/readyz` says why the schema is behind rather than only that it is.
     public func noteMigration(failure: String?) {

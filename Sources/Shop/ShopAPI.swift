@@ -247,11 +247,18 @@ public final class ShopAPI: Sendable {
     public static let pruneBatch = 1000
 
     /// Deletes idempotency keys past their 24 hours; returns how many (at most a batch).
-    public func pruneIdempotencyKeys() throws -> UInt64 { try checkout.pruneKeys() }
+    public func pruneIdempotencyKeys() throws -> UInt64 {
+        let deleted = try checkout.pruneKeys()
+        metrics.idempotencyKeysDeleted.add(Int(deleted))
+        return deleted
+    }
 
     /// Deletes open carts past `cartRetentionDays` without a change; returns how many (at most a batch).
     public func pruneAbandonedCarts() throws -> UInt64 {
-        options.cartRetentionDays > 0 ? try carts.pruneAbandoned(days: options.cartRetentionDays) : 0
+        guard options.cartRetentionDays > 0 else { return 0 }
+        let deleted = try carts.pruneAbandoned(days: options.cartRetentionDays)
+        metrics.cartsDeleted.add(Int(deleted))
+        return deleted
     }
 
     /// A catalog read: any cache may keep it but must ask again before reusing it,

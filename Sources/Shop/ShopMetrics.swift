@@ -10,6 +10,8 @@ public final class ShopMetrics: Sendable {
 
     public let ordersCreated = Counter()
     public let stockConflicts = Counter()
+    public let cartsDeleted = Counter()
+    public let idempotencyKeysDeleted = Counter()
 
     public init() {}
 }

@@ -6,7 +6,8 @@ import Synchronization
 
 /// Background threads for chores: one checks the database for `/readyz` every
 /// second; the other runs migrations that could not run at start-up, then,
-/// every 10 minutes, deletes expired idempotency keys and abandoned carts.
+/// once the database is ready and every 10 minutes after, deletes expired
+/// idempotency keys and abandoned carts.
 final class Housekeeping: Sendable {
     private let api: ShopAPI
     private let logger: Logger
@@ -33,9 +34,13 @@ final class Housekeeping: Sendable {
             MySQLLibrary.threadStart()
             defer { MySQLLibrary.threadEnd() }
             if let migrate { migrateUntilDone(migrate) }
-            while !sleepUnlessStopped(seconds: intervalSeconds) {
+            // The first pass as soon as the database is ready, then every interval.
+            var due = 0.0
+            while !sleepUnlessStopped(seconds: 1) {
+                guard MySQLConnection.monotonicNow() >= due, api.isReady else { continue }
                 prune("expired idempotency keys", api.pruneIdempotencyKeys)
                 prune("open carts nobody changed for \(api.options.cartRetentionDays) days", api.pruneAbandonedCarts)
+                due = MySQLConnection.monotonicNow() + Double(intervalSeconds)
             }
         }
     }
@@ -49,7 +54,7 @@ final class Housekeeping: Sendable {
                 pruned += deleted
                 if deleted < ShopAPI.pruneBatch { break }
             } while !stopped.load(ordering: .relaxed)
-            if pruned > 0 { logger.log(.info, "deleted \(pruned) \(what)") }
+            if pruned > 0 { logger.log(.info, "deleted \(what): \(pruned)") }
         } catch {
             logger.log(.warning, "could not delete \(what): \(error)")
         }

@@ -95,6 +95,9 @@ final class Metrics: Sendable {
         out += "orders_created_total \(shop.ordersCreated.current)\n"
         family("checkout_stock_conflicts_total", "counter", "Cart or checkout requests refused for lack of stock.")
         out += "checkout_stock_conflicts_total \(shop.stockConflicts.current)\n"
+        family("housekeeping_deleted_total", "counter", "Rows housekeeping deleted: expired idempotency keys, abandoned carts (with their lines).")
+        out += "housekeeping_deleted_total{table=\"idempotency_keys\"} \(shop.idempotencyKeysDeleted.current)\n"
+        out += "housekeeping_deleted_total{table=\"carts\"} \(shop.cartsDeleted.current)\n"
 
         // The names and meanings of the Prometheus client libraries' process collector.
         var usage = rusage()

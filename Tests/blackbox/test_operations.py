@@ -317,6 +317,36 @@ def test_repeated_outages_under_mixed_load_never_crash_nor_sell_stock_twice(api)
         s.stop()
 
 
+def test_housekeeping_deletes_open_carts_unchanged_past_the_retention_once_the_database_is_ready():
+    """The whole chain from the setting to the rows: a server that starts against a
+    database holding an open cart last changed 31 days ago deletes it, with its
+    line, in its first pass, counts it in /metrics and logs it; a fresh cart stays.
+    A database of its own, so that no other server's pass gets there first."""
+    database = "storefront_ops_" + uuid.uuid4().hex[:8]
+    mariadb(f"CREATE DATABASE {database}")
+    maker = Server(env={"DB_NAME": database, "ADMIN_TOKEN": ADMIN_TOKEN, "CART_RETENTION_DAYS": "0"})
+    try:
+        product = make_product(maker)
+        old, fresh = make_cart(maker, [(product["id"], 1)]), make_cart(maker)
+    finally:
+        maker.stop()
+    mariadb(f"UPDATE {database}.carts SET updated_at = updated_at - INTERVAL 31 DAY WHERE id = '{old}'")
+    s = Server(env={"DB_NAME": database})
+    try:
+        def deleted():
+            text = requests.get(s.url + "/metrics").text
+            return next(int(float(line.split()[-1])) for line in text.splitlines()
+                        if line.startswith('housekeeping_deleted_total{table="carts"}'))
+        assert wait_for(lambda: deleted() == 1, timeout=10), "no housekeeping pass once the database was ready"
+        assert requests.get(f"{s.url}/api/v1/carts/{old}").status_code == 404
+        assert requests.get(f"{s.url}/api/v1/carts/{fresh}").status_code == 200
+    finally:
+        stdout, _ = s.stop()
+        mariadb(f"DROP DATABASE {database}")
+    messages = [json.loads(line)["message"] for line in stdout.splitlines()]
+    assert "deleted open carts nobody changed for 30 days: 1" in messages, messages
+
+
 def test_readiness_names_a_missing_schema_until_migrated_and_keeps_a_newer_one():
     """A schema newer than the binary's is a later release's (its rollout migrates
     while this release's pods still serve, and a rollback runs this release on it):
