@@ -13,7 +13,7 @@ final class Housekeeping: Sendable {
     private let logger: Logger
     private let migrate: (@Sendable () throws -> Void)?
     private let stopped = Atomic<Bool>(false)
-    let intervalSeconds = 600
+    let intervalSeconds = 600.0
 
     /// `migrate`, when given, is retried until it succeeds (the database was not
     /// reachable at start-up), so the server becomes ready without a restart.
@@ -40,7 +40,7 @@ final class Housekeeping: Sendable {
                 guard MySQLConnection.monotonicNow() >= due, api.isReady else { continue }
                 prune("expired idempotency keys", api.pruneIdempotencyKeys)
                 prune("open carts nobody changed for \(api.options.cartRetentionDays) days", api.pruneAbandonedCarts)
-                due = MySQLConnection.monotonicNow() + Double(intervalSeconds)
+                due = MySQLConnection.monotonicNow() + intervalSeconds
             }
         }
     }
