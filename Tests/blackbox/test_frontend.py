@@ -227,22 +227,28 @@ def test_a_cart_deleted_while_the_page_is_open_is_replaced_on_the_next_add(api, 
     re-seeds): the next add starts a new cart instead of showing "No cart"."""
     first, second = (make_product(api, name=f"Kept {uuid.uuid4().hex[:6]}") for _ in range(2))
     p = Page(browser, web)
-    p.go("/")
-    browser.execute_script("localStorage.clear()")
+
+    def add(product):
+        # Click only once this product's page has replaced whatever was shown before.
+        p.wait_text("[data-testid=product]", product["name"])
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+
     p.go(f"/#/product/{first['id']}")
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    add(first)
     p.wait_text("#cart-count", "1")
     old = browser.execute_script("return localStorage.getItem('storefront.cartId')")
     mariadb(f"DELETE FROM {os.environ['DB_NAME']}.carts WHERE id = '{old}'")
     p.go(f"/#/product/{second['id']}")
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+    add(second)
     p.wait_text("#notice", f"Added {second['name']}")
     assert browser.find_element(By.CSS_SELECTOR, "#cart-count").text == "1"
     new = browser.execute_script("return localStorage.getItem('storefront.cartId')")
     assert new != old and requests.get(f"{api.url}/api/v1/carts/{new}").json()["items"][0]["productId"] == second["id"]
     # A 404 for the product itself is still shown, and keeps the cart.
     requests.delete(f"{api.url}/api/v1/products/{second['id']}", headers=ADMIN)
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
+    add(second)
     p.wait_text("#notice", "No product")
     assert browser.execute_script("return localStorage.getItem('storefront.cartId')") == new
 
