@@ -1,5 +1,6 @@
 import Glibc
 import HTTPServer
+import Shop
 
 /// A setting that could not be used: one line that names the variable, the
 /// value and what is allowed.
@@ -29,7 +30,7 @@ struct Settings {
     var maxBodyBytes = 1024 * 1024
     var maxRequestMemoryBytes = 64 * 1024 * 1024
     var corsAllowedOrigins: [String] = []
-    var cartRetentionDays = 30
+    var cartRetentionDays = ShopAPI.Options().cartRetentionDays
     var eventLoops = HTTPServer.Configuration.usableCores
 
     struct Entry: Sendable {
