@@ -30,8 +30,8 @@ info:
     tags are weak, so only `If-Match: *` can hold, and only where the target
     exists: a product (an inactive one too, for an admin), a line in its
     cart, an order, a collection that POST adds to. `/api/v1/carts` and an order's `/cancel`
-    have no representation. A 401, a 404, and a 409 that does not depend on
-    the request's content come before a 412.
+    have no representation. A 401, a 415 (wrong `Content-Type`), a 404, and
+    a 409 that does not depend on the request's content come before a 412.
 
     Every answer about a cart or an order, and every admin answer, carries
     `Cache-Control: no-store`: they hold personal data behind a capability

@@ -57,7 +57,10 @@ public final class ShopAPI: Sendable {
         /// representation and that one's tag, or it throws the 404 the request would
         /// get without them. They are checked after auth, before the content is read:
         /// a 412 changes nothing. (A GET's are the HTTP server's, on its answer.)
-        func route(_ method: HTTPMethod, _ pattern: String, admin: Bool = false,
+        /// `json` routes read a JSON body: a wrong `Content-Type` is refused (415) before
+        /// the preconditions too, since without them the answer would not be 2xx
+        /// (RFC 9110 §13.2.1).
+        func route(_ method: HTTPMethod, _ pattern: String, admin: Bool = false, json: Bool = false,
                    current: Target? = nil,
                    _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) {
             assert((method == .GET) == (current == nil), "every method but GET says what its target is now")
@@ -66,6 +69,7 @@ public final class ShopAPI: Sendable {
                 var response = respond(request) {
                     if admin { try requireAdmin(request) }
                     if let current, let check = ShopAPI.preconditions(request) {
+                        if json { try JSONBody.requireJSONContentType(request) }
                         let now = try current(request)
                         try check(now.exists, now.etag)
                     }
@@ -126,7 +130,7 @@ public final class ShopAPI: Sendable {
             guard case .array(let items)? = json["items"] else { return (false, nil) }
             return (items.contains { $0["productId"] == product }, nil)
         }
-        route(.POST, "\(v1)/products", admin: true, current: collection) { [self] r in
+        route(.POST, "\(v1)/products", admin: true, json: true, current: collection) { [self] r in
             let fields = try Catalog.productFields(r, creating: true)
             defer { cache.invalidate() }
             let (id, json) = try catalog.create(fields)
@@ -138,7 +142,7 @@ public final class ShopAPI: Sendable {
             let json = try catalog.product(try Catalog.productID(r), includeInactive: true)
             return (true, json["active"] == .bool(true) ? EntityTag.of(json.serialized()) : nil)
         }
-        route(.PATCH, "\(v1)/products/{id}", admin: true, current: product) { [self] r in
+        route(.PATCH, "\(v1)/products/{id}", admin: true, json: true, current: product) { [self] r in
             let id = try Catalog.productID(r)
             let fields = try Catalog.productFields(r, creating: false)
             defer { cache.invalidate() }
@@ -156,7 +160,7 @@ public final class ShopAPI: Sendable {
             return .json(json, status: .created, headers: HTTPHeaders([("Location", "\(v1)/carts/\(id)")]))
         }
         route(.GET, "\(v1)/carts/{cartId}") { [self] r in .json(try carts.get(try Carts.cartID(r))) }
-        route(.PUT, "\(v1)/carts/{cartId}/items/{productId}", current: { [self] r in
+        route(.PUT, "\(v1)/carts/{cartId}/items/{productId}", json: true, current: { [self] r in
             let now = try line(r)
             _ = try catalog.product(try Catalog.productID(r, "productId"))  // a product it cannot hold: 404
             return now
@@ -174,7 +178,7 @@ public final class ShopAPI: Sendable {
                                            precondition: ShopAPI.linePreconditions(r)) {})
         }
 
-        route(.POST, "\(v1)/orders", current: collection) { [self] r in try placeOrder(r) }
+        route(.POST, "\(v1)/orders", json: true, current: collection) { [self] r in try placeOrder(r) }
         route(.GET, "\(v1)/orders", admin: true) { [self] r in .json(try orders.list(r)) }
         route(.GET, "\(v1)/orders/{orderId}") { [self] r in .json(try orders.get(try Orders.orderID(r))) }
         let order: @Sendable (HTTPRequest) throws -> JSONValue = { [self] r in try orders.get(try Orders.orderID(r)) }
@@ -189,7 +193,7 @@ public final class ShopAPI: Sendable {
             defer { cache.invalidate() }
             return .json(try orders.cancel(id))
         }
-        route(.PATCH, "\(v1)/orders/{orderId}", admin: true, current: { _ = try order($0); return (true, nil) }) { [self] r in
+        route(.PATCH, "\(v1)/orders/{orderId}", admin: true, json: true, current: { _ = try order($0); return (true, nil) }) { [self] r in
             let id = try Orders.orderID(r)
             return .json(try orders.setStatus(id, to: try Orders.status(r)))
         }

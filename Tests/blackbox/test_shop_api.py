@@ -173,6 +173,12 @@ def test_if_match_is_evaluated_before_anything_changes(api):
     assert requests.put(line, json={"quantity": 3}, headers={"If-Match": "*"}).json()["itemCount"] == 3
     problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/999999999", json={"quantity": 1}, headers={"If-Match": '"x"'}), 404)
     problem(requests.put(f"{api.url}/api/v1/carts/{'A' * 22}/items/{p['id']}", json={"quantity": 1}, headers={"If-Match": '"x"'}), 404)
+    # A wrong Content-Type is refused without the condition too, so its 415 comes first (RFC 9110 §13.2.1).
+    text = {"Content-Type": "text/plain", "If-Match": "*"}
+    problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/999999999", data='{"quantity": 1}', headers={"If-Match": '"x"', "Content-Type": "text/plain"}), 415)
+    problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/{make_product(api)['id']}", data='{"quantity": 1}', headers=text), 415)
+    problem(requests.patch(url, data='{"priceCents": 1}', headers={**ADMIN, **text, "If-Match": '"x"'}), 415)
+    problem(requests.post(api.url + "/api/v1/orders", data="{}", headers={**text, "If-None-Match": "*"}), 415)
     problem(requests.post(api.url + "/api/v1/carts", headers={"If-Match": "*"}), 412)  # /carts has no representation
     assert requests.post(api.url + "/api/v1/carts", headers={"If-None-Match": "*"}).status_code == 201
 
