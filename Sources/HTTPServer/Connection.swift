@@ -165,8 +165,12 @@ final class Connection {
         if mayHold && !holdRequestMemory() && !busy && !closeAfterWrite && !closed && parser.inProgress {
             respondToParseError(HTTPParseError(.serviceUnavailable, Connection.tooMuchMemory))
         } else if parser.awaitingContinue {
-            output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
-            parser.continueHandled()
+            if let head = parser.request, case let match = loop.server.router.match(head.method, path: head.path), match?.isRoute != true {
+                answerBeforeBody(head, match)
+            } else {
+                output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
+                parser.continueHandled()
+            }
         }
         if peerClosed && !busy && !closeAfterWrite && !heldBack {
             // Nothing more will arrive: finish what was answered and close.
@@ -191,7 +195,23 @@ final class Connection {
         loop.server.finished(
             method: "-", route: "invalid", target: "-", status: error.status.code, bodyBytes: response.body.count,
             started: requestStartedAt, now: loop.now, remoteAddress: remoteAddress, requestID: requestID)
-        // No more is read from this connection: what its request held goes back now, not when it closes.
+        stopReading()
+    }
+
+    /// A request that waits for 100 Continue and that no route takes gets its final
+    /// answer (404, 405, ...) instead, so its body is never sent (RFC 9110 §10.1.1).
+    /// The answer says close: the body it may still send is drained, not parsed.
+    private func answerBeforeBody(_ head: HTTPRequest, _ match: Router.Match?) {
+        var head = head
+        requestStartedAt = loop.now
+        head.requestID = HTTPServer.saneRequestID(head.headers.first(key: "x-request-id")) ?? loop.makeRequestID()
+        let (response, route) = Connection.unrouted(match, head)
+        complete(head, response, route: route, keepAlive: false, isHead: head.method == .HEAD)
+        stopReading()
+    }
+
+    /// No more is read from this connection: what its request held goes back now, not when it closes.
+    private func stopReading() {
         parser = HTTPRequestParser(limits: parser.limits)
         input.consume(input.count)
         input.shrinkIfIdle()
@@ -206,55 +226,65 @@ final class Connection {
         let keepAlive = HTTPServer.wantsKeepAlive(request) && !loop.server.isDraining
         let isHead = request.method == .HEAD
 
-        guard let match = loop.server.router.match(request.method, path: request.path) else {
-            complete(request, HTTPError(.badRequest, "The request path has a malformed percent-escape.").response, route: "invalid", keepAlive: keepAlive, isHead: isHead)
+        let match = loop.server.router.match(request.method, path: request.path)
+        guard case .found(let route, let parameters)? = match else {
+            let (response, route) = Connection.unrouted(match, request)
+            complete(request, response, route: route, keepAlive: keepAlive, isHead: isHead)
             return
         }
-        switch match {
-        case .notFound:
-            complete(request, HTTPError(.notFound, "No resource at \(request.path).").response, route: "unmatched", keepAlive: keepAlive, isHead: isHead)
-        case .methodNotAllowed(let allow):
-            var response = HTTPError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allow.joined(separator: ", ")).").response
-            response.headers.set("Allow", allow.joined(separator: ", "))
-            complete(request, response, route: "unmatched", keepAlive: keepAlive, isHead: isHead)
-        case .serverWide(let allow):
-            var response = HTTPResponse(status: .noContent)
-            response.headers.set("Allow", allow.joined(separator: ", "))
-            complete(request, response, route: "*", keepAlive: keepAlive, isHead: isHead)
-        case .found(let route, let parameters):
-            request.pathParameters = parameters
-            request.route = route.pattern
-            if !request.body.isEmpty {
-                input.shrinkIfIdle()  // the body's bytes have moved out of it
-                memory.bodyInFlight = request.body.capacity
-                guard holdRequestMemory() else {
-                    complete(request, overloaded(Connection.tooMuchMemory), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
-                    return
-                }
-            }
-            if case .blockingUnless(let answer) = route.kind, let response = answer(request) {
-                complete(request, response, route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+        request.pathParameters = parameters
+        request.route = route.pattern
+        if !request.body.isEmpty {
+            input.shrinkIfIdle()  // the body's bytes have moved out of it
+            memory.bodyInFlight = request.body.capacity
+            guard holdRequestMemory() else {
+                complete(request, overloaded(Connection.tooMuchMemory), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
                 return
             }
-            switch route.kind {
-            case .inline:
-                complete(request, HTTPServer.run(route.handler, request), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
-            case .blocking, .blockingUnless:
-                busy = true
-                let loop = self.loop
-                let (fd, id) = (self.fd, self.id)
-                let request = request
-                let accepted = loop.server.pool.submit {
-                    let response = HTTPServer.run(route.handler, request)
-                    loop.deliver(Completion(fd: fd, connectionID: id, request: request, response: response, keepAlive: keepAlive))
-                }
-                if accepted {
-                    loop.server.inFlightStarted()
-                } else {
-                    busy = false
-                    complete(request, overloaded("The server is busy; retry shortly."), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
-                }
+        }
+        if case .blockingUnless(let answer) = route.kind, let response = answer(request) {
+            complete(request, response, route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+            return
+        }
+        switch route.kind {
+        case .inline:
+            complete(request, HTTPServer.run(route.handler, request), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+        case .blocking, .blockingUnless:
+            busy = true
+            let loop = self.loop
+            let (fd, id) = (self.fd, self.id)
+            let request = request
+            let accepted = loop.server.pool.submit {
+                let response = HTTPServer.run(route.handler, request)
+                loop.deliver(Completion(fd: fd, connectionID: id, request: request, response: response, keepAlive: keepAlive))
             }
+            if accepted {
+                loop.server.inFlightStarted()
+            } else {
+                busy = false
+                complete(request, overloaded("The server is busy; retry shortly."), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+            }
+        }
+    }
+
+    /// The server's own answer to a request no route takes, and its route label for
+    /// metrics: 400 for a malformed escape, 404, 405 with `Allow`, or `OPTIONS *`.
+    private static func unrouted(_ match: Router.Match?, _ request: HTTPRequest) -> (HTTPResponse, route: String) {
+        switch match {
+        case nil:
+            return (HTTPError(.badRequest, "The request path has a malformed percent-escape.").response, "invalid")
+        case .notFound?:
+            return (HTTPError(.notFound, "No resource at \(request.path).").response, "unmatched")
+        case .methodNotAllowed(let allow)?:
+            var response = HTTPError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allow.joined(separator: ", ")).").response
+            response.headers.set("Allow", allow.joined(separator: ", "))
+            return (response, "unmatched")
+        case .serverWide(let allow)?:
+            var response = HTTPResponse(status: .noContent)
+            response.headers.set("Allow", allow.joined(separator: ", "))
+            return (response, "*")
+        case .found?:
+            preconditionFailure("a routed request gets its route's answer")
         }
     }
 

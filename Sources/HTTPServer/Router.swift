@@ -33,6 +33,8 @@ public struct Router: Sendable {
         /// `OPTIONS *`: a question about the server as a whole (RFC 9110 9.3.7).
         case serverWide(allow: [String])
         case notFound
+
+        var isRoute: Bool { if case .found = self { true } else { false } }
     }
 
     // Built once before the server starts, read-only afterwards.

@@ -208,6 +208,26 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(client.readResponse()?.text, "body")
     }
 
+    func testExpectContinueToATargetNoRouteTakesGetsTheFinalAnswerInstead() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        for (head, status) in [("POST /nowhere", 404), ("PUT /echo", 405), ("POST /items/%zz", 400)] {
+            let client = try TestClient(port: server.port)
+            client.send("\(head) HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+            let response = try XCTUnwrap(client.readResponse(), head)
+            XCTAssertEqual(response.status, status, head)
+            XCTAssertEqual(response.headers["connection"], "close", head)
+            if status == 405 { XCTAssertEqual(response.headers["allow"], "POST") }
+            // A client that stopped waiting sends its body anyway: drained, never taken for a request.
+            client.send("body")
+            XCTAssertTrue(client.readEOF(), head)
+        }
+        // Chunked, too.
+        let chunked = try TestClient(port: server.port)
+        chunked.send("POST /nowhere HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n")
+        XCTAssertEqual(chunked.readResponse()?.status, 404)
+    }
+
     func testOversizeBodyIsRefusedWithoutBeingRead() throws {
         let server = try TestServer { $0.limits.maxBodyBytes = 1024 }
         defer { server.stop() }
