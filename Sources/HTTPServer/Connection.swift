@@ -164,10 +164,8 @@ final class Connection {
         let mayHold = readPartly || !input.isEmpty || memory.counted != 0
         if mayHold && !holdRequestMemory() && !busy && !closeAfterWrite && !closed && parser.inProgress {
             respondToParseError(HTTPParseError(.serviceUnavailable, Connection.tooMuchMemory))
-        } else if parser.awaitingContinue {
-            if let head = parser.request, case let match = loop.server.router.match(head.method, path: head.path), match?.isRoute != true {
-                answerBeforeBody(head, match)
-            } else {
+        } else if parser.awaitingContinue, let head = parser.request {
+            if !answerBeforeBody(head) {
                 output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
                 parser.continueHandled()
             }
@@ -198,16 +196,30 @@ final class Connection {
         stopReading()
     }
 
-    /// A request that waits for 100 Continue and that no route takes gets its final
-    /// answer (404, 405, ...) instead, so its body is never sent (RFC 9110 §10.1.1).
-    /// The answer says close: the body it may still send is drained, not parsed.
-    private func answerBeforeBody(_ head: HTTPRequest, _ match: Router.Match?) {
+    /// A request that waits for 100 Continue gets its final answer instead when its
+    /// head alone decides it: no route takes it (404, 405, ...) or its route's
+    /// `blockingUnless` answer refuses it (401, 415), so its body is never sent
+    /// (RFC 9110 §10.1.1). The answer says close: the body it may still send is
+    /// drained, not parsed. False when the body is wanted.
+    private func answerBeforeBody(_ head: HTTPRequest) -> Bool {
         var head = head
+        let match = loop.server.router.match(head.method, path: head.path)
+        let answer: (HTTPResponse, route: String)
+        if case .found(let route, let parameters)? = match {
+            guard case .blockingUnless(let early) = route.kind else { return false }
+            head.pathParameters = parameters
+            head.route = route.pattern
+            guard let response = early(head) else { return false }
+            answer = (response, route.pattern)
+        } else {
+            answer = Connection.unrouted(match, head)
+        }
         requestStartedAt = loop.now
+        head.remoteAddress = remoteAddress
         head.requestID = HTTPServer.saneRequestID(head.headers.first(key: "x-request-id")) ?? loop.makeRequestID()
-        let (response, route) = Connection.unrouted(match, head)
-        complete(head, response, route: route, keepAlive: false, isHead: head.method == .HEAD)
+        complete(head, answer.0, route: answer.route, keepAlive: false, isHead: head.method == .HEAD)
         stopReading()
+        return true
     }
 
     /// No more is read from this connection: what its request held goes back now, not when it closes.

@@ -6,6 +6,8 @@ public enum HandlerKind: Sendable {
     case blocking
     /// Tries the given answer first on the event loop (it must not block: a
     /// cache look-up, say); when that has none, runs the handler on the pool.
+    /// It decides from the request's head alone: a client waiting for 100 Continue
+    /// gets it instead, before the body (a refused upload is never sent).
     case blockingUnless(@Sendable (HTTPRequest) -> HTTPResponse?)
 }
 
@@ -33,8 +35,6 @@ public struct Router: Sendable {
         /// `OPTIONS *`: a question about the server as a whole (RFC 9110 9.3.7).
         case serverWide(allow: [String])
         case notFound
-
-        var isRoute: Bool { if case .found = self { true } else { false } }
     }
 
     // Built once before the server starts, read-only afterwards.

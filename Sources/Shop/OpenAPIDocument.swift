@@ -32,6 +32,8 @@ info:
     cart, an order, a collection that POST adds to. `/api/v1/carts` and an order's `/cancel`
     have no representation. A 401, a 415 (wrong `Content-Type`), a 404, and
     a 409 that does not depend on the request's content come before a 412.
+    A request sent with `Expect: 100-continue` gets its 401 or 415 instead
+    of `100 Continue`, so its body is never sent.
 
     Every answer about a cart or an order, and every admin answer, carries
     `Cache-Control: no-store`: they hold personal data behind a capability

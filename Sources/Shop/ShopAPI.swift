@@ -57,28 +57,39 @@ public final class ShopAPI: Sendable {
         /// representation and that one's tag, or it throws the 404 the request would
         /// get without them. They are checked after auth, before the content is read:
         /// a 412 changes nothing. (A GET's are the HTTP server's, on its answer.)
-        /// `json` routes read a JSON body: a wrong `Content-Type` is refused (415) before
-        /// the preconditions too, since without them the answer would not be 2xx
-        /// (RFC 9110 §13.2.1).
+        /// What the head alone refuses comes first, on the event loop and before
+        /// `100 Continue`: an `admin` route's missing token (401), then a `json` route's
+        /// wrong `Content-Type` (415). Both precede the preconditions, since without
+        /// them the answer would not be 2xx (RFC 9110 §13.2.1).
         func route(_ method: HTTPMethod, _ pattern: String, admin: Bool = false, json: Bool = false,
                    current: Target? = nil,
                    _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) {
             assert((method == .GET) == (current == nil), "every method but GET says what its target is now")
             patterns[pattern, default: []].append(method)
-            router.add(method, pattern, .blocking) { [self] request in
-                var response = respond(request) {
+            // Carts, orders and admin answers hold personal data behind a capability
+            // or a token: no browser or shared cache may keep them.
+            @Sendable func uncacheable(_ response: HTTPResponse) -> HTTPResponse {
+                var response = response
+                response.headers.add("Cache-Control", "no-store")
+                return response
+            }
+            let refuse: @Sendable (HTTPRequest) -> HTTPResponse? = { [self] request in
+                do {
                     if admin { try requireAdmin(request) }
+                    if json { try JSONBody.requireJSONContentType(request) }
+                    return nil
+                } catch {
+                    return uncacheable(respond(request) { throw error })
+                }
+            }
+            router.add(method, pattern, .blockingUnless(refuse)) { [self] request in
+                uncacheable(respond(request) {
                     if let current, let check = ShopAPI.preconditions(request) {
-                        if json { try JSONBody.requireJSONContentType(request) }
                         let now = try current(request)
                         try check(now.exists, now.etag)
                     }
                     return try body(request)
-                }
-                // Carts, orders and admin answers hold personal data behind a capability
-                // or a token: no browser or shared cache may keep them.
-                response.headers.add("Cache-Control", "no-store")
-                return response
+                })
             }
         }
         let v1 = "/api/v1"

@@ -208,10 +208,11 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertEqual(client.readResponse()?.text, "body")
     }
 
-    func testExpectContinueToATargetNoRouteTakesGetsTheFinalAnswerInstead() throws {
+    func testExpectContinueGetsTheFinalAnswerInsteadWhenTheHeadAloneDecidesIt() throws {
         let server = try TestServer()
         defer { server.stop() }
-        for (head, status) in [("POST /nowhere", 404), ("PUT /echo", 405), ("POST /items/%zz", 400)] {
+        // No route takes it, or its route answers from the head on the event loop.
+        for (head, status) in [("POST /nowhere", 404), ("PUT /echo", 405), ("POST /items/%zz", 400), ("GET /cached?hit", 200)] {
             let client = try TestClient(port: server.port)
             client.send("\(head) HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
             let response = try XCTUnwrap(client.readResponse(), head)
@@ -226,6 +227,12 @@ final class HTTPServerTests: XCTestCase {
         let chunked = try TestClient(port: server.port)
         chunked.send("POST /nowhere HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n")
         XCTAssertEqual(chunked.readResponse()?.status, 404)
+        // A route that has no answer from the head wants the body.
+        let wanted = try TestClient(port: server.port)
+        wanted.send("GET /cached HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        XCTAssertEqual(wanted.readResponse()?.status, 100)
+        wanted.send("body")
+        XCTAssertEqual(wanted.readResponse()?.body, Array(#"{"from":"worker"}"#.utf8))
     }
 
     func testOversizeBodyIsRefusedWithoutBeingRead() throws {
