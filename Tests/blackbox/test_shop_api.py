@@ -242,11 +242,11 @@ def test_admin_calls_need_the_token(api):
 
 def test_an_upload_the_head_refuses_is_answered_before_its_body_is_sent(api):
     """RFC 9110 §10.1.1: a client waiting for 100 Continue gets the 401 or 415 instead."""
-    cart = make_cart(api)
+    cart, product = make_cart(api), make_product(api)["id"]
     plain, jsonType = b"Content-Type: text/plain\r\n", b"Content-Type: application/json\r\n"
     for head, status in [(b"POST /api/v1/products HTTP/1.1\r\n" + jsonType, 401),
                          (b"PATCH /api/v1/orders/x HTTP/1.1\r\n" + plain, 401),
-                         (f"PUT /api/v1/carts/{cart}/items/1 HTTP/1.1\r\n".encode() + plain, 415),
+                         (f"PUT /api/v1/carts/{cart}/items/{product} HTTP/1.1\r\n".encode() + plain, 415),
                          (b"POST /api/v1/orders HTTP/1.1\r\n", 415),
                          (b"PATCH /api/v1/orders/x HTTP/1.1\r\nAuthorization: Bearer " + ADMIN_TOKEN.encode() + b"\r\n" + plain, 415)]:
         with api.connect() as s:
@@ -256,7 +256,7 @@ def test_an_upload_the_head_refuses_is_answered_before_its_body_is_sent(api):
             assert json.loads(body)["status"] == status
     # A head the route takes gets 100 Continue, then the answer to its body.
     with api.connect() as s:
-        s.sendall(f"PUT /api/v1/carts/{cart}/items/1 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n".encode()
+        s.sendall(f"PUT /api/v1/carts/{cart}/items/{product} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n".encode()
                   + jsonType + b"Content-Length: 14\r\n\r\n")
         assert s.read_response()[0] == 100
         s.sendall(b'{"quantity":1}')
