@@ -77,11 +77,12 @@ extension Connection {
     /// EPOLLOUT: writes on; once the client has read enough, takes up the requests held back.
     func onWritable() {
         flush()
-        if heldBack && !closed && output.count - outputStart < Connection.maxUnsentBytes { onReadable() }
+        if heldBack && !closed && !holdsBack { onReadable() }
     }
 
     /// Writes what is pending; on EAGAIN waits for EPOLLOUT (edge-triggered, registered once).
     func flush() {
+        defer { if !closed { countUnsent() } }
         while outputStart < output.count {
             let n = output.withUnsafeBytes { buffer in
                 Glibc.send(fd, buffer.baseAddress! + outputStart, buffer.count - outputStart, Int32(MSG_NOSIGNAL))
@@ -92,6 +93,12 @@ extension Connection {
             } else if n < 0 && errno == EINTR {
                 continue
             } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                // What the kernel took is let go now, not once the client has read it all:
+                // else a buffer that is appended to while the client reads slowly only grows.
+                if outputStart >= 64 * 1024 {
+                    output = Array(output[outputStart...])
+                    outputStart = 0
+                }
                 return
             } else {
                 close()

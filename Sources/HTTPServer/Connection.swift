@@ -38,9 +38,10 @@ final class Connection {
     /// Last time bytes moved for a body or a blocked write, or the connection went idle.
     var lastProgressAt: Double
     private var requestStartedAt = 0.0
-    /// What this connection counts in the server's request memory, and the body of the
-    /// request a handler is running (held until it is answered). One property: one access.
-    private var memory = (counted: 0, bodyInFlight: 0)
+    /// What this connection counts in the server's request memory for requests, the body
+    /// of the request a handler is running (held until it is answered), and the output
+    /// buffer while its client has not read all of it. One property: one access.
+    private var memory = (counted: 0, bodyInFlight: 0, unsent: 0)
 
     init(fd: Int32, id: UInt64, remoteAddress: String, loop: EventLoop) {
         self.fd = fd
@@ -103,9 +104,13 @@ final class Connection {
         return true
     }
 
-    /// What one connection may buffer: a head and one body, plus room for pipelined heads.
+    /// What one connection reads ahead: room for a whole head (a body moves on into the
+    /// parser as it arrives). While it cannot take up its next request (a handler runs,
+    /// or its client has answers to read first), only the first read's room. The rest
+    /// waits in the socket, where TCP holds the client back, not in the server's memory.
     private var readCap: Int {
-        parser.limits.maxHeaderBytes + parser.limits.maxTargetBytes + parser.limits.maxBodyBytes + 64 * 1024
+        if busy || heldBack { return InputBuffer.firstReadRoom }
+        return parser.limits.maxHeaderBytes + parser.limits.maxTargetBytes
     }
 
     func discardInput() {
@@ -126,17 +131,25 @@ final class Connection {
     /// up: a client that pipelines requests and never reads cannot grow memory.
     static let maxUnsentBytes = 256 * 1024
 
+    /// No more of this client's requests are taken up until it reads what it was sent:
+    /// it left too much unread, or it left some while the server holds all the memory
+    /// it may (many such clients together cannot grow memory either).
+    var holdsBack: Bool {
+        let unsent = output.count - outputStart
+        return unsent >= Connection.maxUnsentBytes || (unsent > 0 && loop.server.isOverMemoryLimit)
+    }
+
     /// Parses and dispatches buffered requests until one must wait for a handler,
     /// for more bytes, or for the client to read what it was sent.
     func process() {
         heldBack = false
         var readPartly = false
         while !busy && !closeAfterWrite && !closed {
-            if output.count - outputStart >= Connection.maxUnsentBytes {
+            if holdsBack {
                 flush()
                 if closed { return }
                 // Still not taken: wait for EPOLLOUT (onWritable).
-                if output.count - outputStart >= Connection.maxUnsentBytes {
+                if holdsBack {
                     heldBack = true
                     break
                 }
@@ -300,7 +313,7 @@ final class Connection {
         }
     }
 
-    static let tooMuchMemory = "The server holds as many request bodies as it may; retry shortly."
+    static let tooMuchMemory = "The server holds as much for requests and unread answers as it may; retry shortly."
 
     private func overloaded(_ detail: String) -> HTTPResponse {
         var response = HTTPError(.serviceUnavailable, detail).response
@@ -316,6 +329,15 @@ final class Connection {
         guard held != counted.counted else { return true }
         memory.counted = held
         return loop.server.holdRequestMemory(held - counted.counted)
+    }
+
+    /// The output buffer counts in the server's request memory while its client has
+    /// not read all of it (after each flush): a blocked write is where answers pile up.
+    func countUnsent() {
+        let unsent = outputStart < output.count ? output.capacity : 0
+        guard unsent != memory.unsent else { return }
+        _ = loop.server.holdRequestMemory(unsent - memory.unsent)
+        memory.unsent = unsent
     }
 
     /// A worker finished this connection's request.
@@ -388,8 +410,8 @@ final class Connection {
         guard !closed else { return }
         closed = true
         // A body a worker still holds is given back when its answer comes (EventLoop.drainMailbox).
-        _ = loop.server.holdRequestMemory(-(memory.counted - (busy ? memory.bodyInFlight : 0)))
-        memory = (0, 0)
+        _ = loop.server.holdRequestMemory(-(memory.counted + memory.unsent - (busy ? memory.bodyInFlight : 0)))
+        memory = (0, 0, 0)
         Glibc.close(fd)
         loop.removeConnection(self)
     }

@@ -14,9 +14,11 @@ extension HTTPServer {
         public var limits = HTTPParserLimits()
         public var maxConnections = 10_000
         /// Bytes all connections together may hold for requests: heads past their first
-        /// read's room, bodies being read and bodies being run. A request that would take
-        /// more gets 503, so that many slow uploads cannot take the process's memory
-        /// (a megabyte each on ten thousand connections would be ten gigabytes).
+        /// read's room, bodies being read and bodies being run, and answers not yet read.
+        /// A request that would take more gets 503, and past it a client with answers
+        /// unread gets no more taken up, so that many slow uploads or clients that do
+        /// not read cannot take the process's memory (a megabyte each on ten thousand
+        /// connections would be ten gigabytes).
         public var maxRequestMemory = 64 * 1024 * 1024
         /// Seconds a keep-alive connection may sit idle between requests.
         public var idleTimeout = 60.0

@@ -64,7 +64,7 @@ public final class HTTPServer: @unchecked Sendable {
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
     public var connectionsOpen: Int { openConnections.load(ordering: .relaxed) }
     public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
-    /// Bytes the connections hold for requests (see `Configuration.maxRequestMemory`).
+    /// Bytes the connections hold for requests and unread answers (see `Configuration.maxRequestMemory`).
     public var requestMemoryHeld: Int { requestMemory.load(ordering: .relaxed) }
 
     // MARK: - Running
@@ -169,8 +169,10 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     func connectionClosed() { openConnections.wrappingSubtract(1, ordering: .relaxed) }
-    /// Counts `delta` more (or fewer) bytes held for requests. False when a growth takes
-    /// the total past the limit: the connection that grew then refuses its request.
+    var isOverMemoryLimit: Bool { requestMemory.load(ordering: .relaxed) > configuration.maxRequestMemory }
+
+    /// Counts `delta` more (or fewer) bytes held for requests and unread answers. False when
+    /// a growth takes the total past the limit: the connection that grew then refuses its request.
     func holdRequestMemory(_ delta: Int) -> Bool {
         let total = requestMemory.wrappingAdd(delta, ordering: .relaxed).newValue
         return delta <= 0 || total <= configuration.maxRequestMemory

@@ -11,7 +11,10 @@ final class InputBuffer {
     private var start = 0
     private var end = 0
 
-    init(capacity: Int = 4096) {
+    /// The room an idle connection keeps for its first read.
+    static let firstReadRoom = 4096
+
+    init(capacity: Int = InputBuffer.firstReadRoom) {
         self.capacity = capacity
         idleCapacity = capacity
         storage = .allocate(capacity: capacity)

@@ -75,7 +75,7 @@ final class Metrics: Sendable {
         family("http_connections_open", "gauge", "Client connections open now.")
         out += "http_connections_open \(server.connectionsOpen)\n"
         family("http_request_memory_bytes", "gauge",
-               "Bytes held for requests being read or run (heads past their first read, bodies); past MAX_REQUEST_MEMORY_BYTES a request gets 503.")
+               "Bytes held for requests being read or run (heads past their first read, bodies) and answers not yet read; past MAX_REQUEST_MEMORY_BYTES a request gets 503.")
         out += "http_request_memory_bytes \(server.requestMemoryHeld)\n"
         family("http_requests_in_flight", "gauge", "Requests handed to a worker and not yet answered.")
         out += "http_requests_in_flight \(server.requestsInFlight)\n"

@@ -108,7 +108,7 @@ struct Settings {
             s.maxBodyBytes = try integer("MAX_BODY_BYTES", v, 1...(64 * 1024 * 1024))
         },
         Entry(name: "MAX_REQUEST_MEMORY_BYTES", defaultText: "67108864",
-              help: "memory all connections together may hold for requests being read or run (more gets 503)") { s, v in
+              help: "memory all connections together may hold for requests being read or run and answers not yet read (more gets 503)") { s, v in
             s.maxRequestMemoryBytes = try integer("MAX_REQUEST_MEMORY_BYTES", v, (1024 * 1024)...(16 * 1024 * 1024 * 1024))
         },
         Entry(name: "CORS_ALLOWED_ORIGINS", defaultText: "(empty: no CORS headers)", help: "comma-separated origins allowed to call the API from a browser") { s, v in

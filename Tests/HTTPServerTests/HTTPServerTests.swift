@@ -400,6 +400,31 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertTrue(held(atLeast: 0, atMost: 0), "held \(server.server.requestMemoryHeld) after every upload ended")
     }
 
+    func testAnswersAClientHasNotReadCountInTheRequestMemoryAndHoldItBack() throws {
+        let limit = 1024 * 1024
+        let server = try TestServer { $0.maxRequestMemory = limit }
+        defer { server.stop() }
+        // Eight clients pipeline 400 requests for a 64 KiB answer each and read none.
+        var clients = try (0..<8).map { _ in try TestClient(port: server.port) }
+        for client in clients { client.send(String(repeating: "GET /big HTTP/1.1\r\nHost: t\r\n\r\n", count: 400)) }
+        for _ in 0..<250 where server.server.requestMemoryHeld <= limit { usleep(20_000) }
+        XCTAssertGreaterThan(server.server.requestMemoryHeld, limit, "unread answers must count")
+        usleep(300_000)
+        // Past the limit, each holds no more than a head's room and about one answer.
+        XCTAssertLessThan(server.server.requestMemoryHeld, limit + 8 * (32 + 2 * 64) * 1024)
+        let probe = try TestClient(port: server.port)
+        probe.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(probe.readResponse()?.status, 200, "a client that reads is served")
+        // Held back, not dropped: a client that reads gets every answer.
+        for i in 0..<400 {
+            guard let answer = clients[0].readResponse() else { return XCTFail("answer \(i) missing") }
+            XCTAssertEqual(answer.body.count, 64 * 1024)
+        }
+        clients.removeAll()
+        for _ in 0..<250 where server.server.requestMemoryHeld != 0 { usleep(20_000) }
+        XCTAssertEqual(server.server.requestMemoryHeld, 0, "closed connections give it all back")
+    }
+
     func testABodyAWorkerStillHoldsStaysCountedAfterItsClientLeaves() throws {
         let server = try TestServer()
         defer { server.stop() }

@@ -134,6 +134,8 @@ final class TestServer: @unchecked Sendable {
         router.get("/cached", .blockingUnless({ $0.target.hasSuffix("?hit") ? .json(["from": "loop"]) : nil })) { _ in
             .json(["from": "worker"])
         }
+        let big = [UInt8](repeating: UInt8(ascii: "b"), count: 64 * 1024)
+        router.get("/big", .inline) { _ in HTTPResponse(status: .ok, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: big) }
         router.get("/items/{id}") { request in .json(["id": .string(request.pathParameters["id"])]) }
         router.get("/tagged") { _ in .json(["version": 1], headers: HTTPHeaders([("ETag", #""v1""#), ("Cache-Control", "no-cache")])) }
         server = try HTTPServer(configuration: configuration, router: router, addHeaders: addHeaders, logger: { _, _ in })

@@ -87,6 +87,52 @@ def test_a_client_that_pipelines_without_reading_cannot_grow_memory(server):
         assert conn.closed_by_peer()
 
 
+def test_many_clients_that_pipeline_without_reading_stay_within_the_memory_limit():
+    # 200 clients each pipeline 400 requests for the 29 KB spec (12 MB of answers)
+    # and read none. Each used to buffer its requests and over 256 KB of answers
+    # (60 MB together); unread answers now count in MAX_REQUEST_MEMORY_BYTES, past
+    # which a client with answers still unread gets no more taken up.
+    limit, clients = 4 * 2**20, 200
+    s = Server(env={"MAX_REQUEST_MEMORY_BYTES": str(limit), "MIGRATE_ON_START": "false"})
+
+    def resident_mb():
+        with open(f"/proc/{s.process.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def held():
+        text = requests.get(s.url + "/metrics").text
+        return int(next(line.split()[1] for line in text.splitlines() if line.startswith("http_request_memory_bytes ")))
+
+    conns = []
+    try:
+        before = resident_mb()
+        for _ in range(clients):
+            conn = socket.socket()
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel takes little of it
+            conn.connect((s.host, s.port))
+            conn.setblocking(False)
+            conns.append(conn)
+            try:
+                conn.send(b"GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n" * 400)
+            except BlockingIOError:
+                pass
+        time.sleep(2)
+        grown = resident_mb() - before
+        # The limit, plus what one connection may hold past it: a head's room and one answer.
+        assert grown < 4 + clients * 0.13, f"{clients} clients that do not read took {grown:.0f} MB"
+        assert held() < limit + clients * 128 * 1024
+        assert requests.get(s.url + "/api/v1/openapi.yaml").status_code == 200, "a client that reads is served"
+    finally:
+        for conn in conns:
+            conn.close()
+    try:
+        deadline = time.time() + 5
+        while held() != 0 and time.time() < deadline:
+            time.sleep(0.1)
+        assert held() == 0, "closed connections must give back what they held"
+    finally:
+        s.stop()
+
 def test_idle_keep_alive_connections_do_not_keep_what_their_requests_needed(server):
     # 1,000 clients each send a 40 KB body and fetch the 29 KB spec, then stay
     # connected and quiet. Their buffers go back: they kept about 70 KB each before.
