@@ -17,6 +17,7 @@ enum Serve {
         configuration.workerThreads = settings.dbPoolSize
         configuration.limits.maxBodyBytes = settings.maxBodyBytes
         configuration.maxRequestMemory = settings.maxRequestMemoryBytes
+        configuration.maxConnections = settings.maxConnections
         configuration.shutdownDelay = settings.shutdownDelaySeconds
         configuration.shutdownTimeout = settings.shutdownTimeoutSeconds
 

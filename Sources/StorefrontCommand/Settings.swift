@@ -29,6 +29,7 @@ struct Settings {
     var shutdownTimeoutSeconds = 25.0
     var maxBodyBytes = 1024 * 1024
     var maxRequestMemoryBytes = 64 * 1024 * 1024
+    var maxConnections = HTTPServer.Configuration().maxConnections
     var corsAllowedOrigins: [String] = []
     var cartRetentionDays = ShopAPI.Options().cartRetentionDays
     var eventLoops = HTTPServer.Configuration.usableCores
@@ -110,6 +111,10 @@ struct Settings {
         Entry(name: "MAX_REQUEST_MEMORY_BYTES", defaultText: "67108864",
               help: "memory all connections together may hold for requests being read or run and answers not yet read (more gets 503)") { s, v in
             s.maxRequestMemoryBytes = try integer("MAX_REQUEST_MEMORY_BYTES", v, (1024 * 1024)...(16 * 1024 * 1024 * 1024))
+        },
+        Entry(name: "MAX_CONNECTIONS", defaultText: String(HTTPServer.Configuration().maxConnections),
+              help: "client connections open at once; more are closed at once (each may hold up to about 100 KiB)") { s, v in
+            s.maxConnections = try integer("MAX_CONNECTIONS", v, 1...1_000_000)
         },
         Entry(name: "CORS_ALLOWED_ORIGINS", defaultText: "(empty: no CORS headers)", help: "comma-separated origins allowed to call the API from a browser") { s, v in
             let origins = v.split(separator: ",").map { $0.trimmingOWS() }.filter { !$0.isEmpty }

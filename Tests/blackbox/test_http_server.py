@@ -133,6 +133,24 @@ def test_many_clients_that_pipeline_without_reading_stay_within_the_memory_limit
     finally:
         s.stop()
 
+
+def test_max_connections_closes_the_ones_past_it_at_once():
+    s = Server(env={"MAX_CONNECTIONS": "2", "MIGRATE_ON_START": "false"})
+    try:
+        with s.connect() as a, s.connect() as b:
+            for conn in (a, b):
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert conn.read_response()[0] == 200
+            with s.connect(timeout=2) as c:
+                assert c.closed_by_peer(), "a third connection must be closed at once"
+            a.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert a.read_response()[0] == 200, "the open ones are still served"
+        time.sleep(0.2)
+        assert requests.get(s.url + "/healthz", timeout=5).status_code == 200, "a slot that frees up is taken again"
+    finally:
+        s.stop()
+
+
 def test_idle_keep_alive_connections_do_not_keep_what_their_requests_needed(server):
     # 1,000 clients each send a 40 KB body and fetch the 29 KB spec, then stay
     # connected and quiet. Their buffers go back: they kept about 70 KB each before.
@@ -537,6 +555,7 @@ def test_bad_setting_is_one_line_and_exit_2():
                         ({"SHUTDOWN_DELAY_SECONDS": "5", "SHUTDOWN_TIMEOUT_SECONDS": "5"}, "SHUTDOWN_TIMEOUT_SECONDS=5"),
                         ({"MAX_REQUEST_MEMORY_BYTES": "64M"}, 'MAX_REQUEST_MEMORY_BYTES="64M"'),
                         ({"MAX_BODY_BYTES": "8388608", "MAX_REQUEST_MEMORY_BYTES": "4194304"}, "MAX_BODY_BYTES=8388608 plus"),
+                        ({"MAX_CONNECTIONS": "0"}, 'MAX_CONNECTIONS="0"'), ({"MAX_CONNECTIONS": "lots"}, "1 to 1000000"),
                         ({"CART_RETENTION_DAYS": "-1"}, 'CART_RETENTION_DAYS="-1"'), ({"CART_RETENTION_DAYS": "30d"}, "0 to 3650")]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
@@ -619,7 +638,7 @@ def test_help_lists_every_setting():
     for name in ["PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_NAME", "DB_POOL_SIZE",
                  "DB_TLS", "DB_TLS_CA", "ADMIN_TOKEN", "ADMIN_TOKEN_FILE", "LOG_LEVEL", "LOG_FORMAT", "MIGRATE_ON_START",
                  "SHUTDOWN_DELAY_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "MAX_BODY_BYTES", "MAX_REQUEST_MEMORY_BYTES",
-                 "CORS_ALLOWED_ORIGINS", "CART_RETENTION_DAYS", "EVENT_LOOPS"]:
+                 "MAX_CONNECTIONS", "CORS_ALLOWED_ORIGINS", "CART_RETENTION_DAYS", "EVENT_LOOPS"]:
         assert name in p.stdout
     assert subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.startswith("storefront ")
 
