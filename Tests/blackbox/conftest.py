@@ -8,6 +8,7 @@ import tempfile
 import time
 
 import pytest
+import requests
 
 BIN = os.environ.get("STOREFRONT_BIN", os.path.join(os.path.dirname(__file__), "../../.build/debug/storefront"))
 FRONTEND = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "frontend"))
@@ -52,6 +53,15 @@ class Server:
 
     def connect(self, timeout=5):
         return Conn(self.port, timeout, self.host)
+
+    def resident_mb(self):
+        with open(f"/proc/{self.process.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def request_memory_held(self):
+        """What the server counts against MAX_REQUEST_MEMORY_BYTES, from /metrics."""
+        text = requests.get(self.url + "/metrics").text
+        return int(next(line.split()[1] for line in text.splitlines() if line.startswith("http_request_memory_bytes ")))
 
     def stop(self):
         if self.process.poll() is None:

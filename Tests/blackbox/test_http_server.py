@@ -63,17 +63,13 @@ def test_pipelined_requests_in_one_write(server):
 def test_a_client_that_pipelines_without_reading_cannot_grow_memory(server):
     # 4,000 requests for the 29 KB spec in one write: 116 MB of answers. The
     # server must hold back once the client stops reading, then answer them all.
-    def resident_mb():
-        with open(f"/proc/{server.process.pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
     spec = requests.get(server.url + "/api/v1/openapi.yaml")
     assert spec.status_code == 200 and len(spec.content) > 10_000
-    before = resident_mb()
+    before = server.resident_mb()
     with server.connect(timeout=10) as conn:
         conn.sendall(b"GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n" * 4000)
         time.sleep(1.5)
-        grown = resident_mb() - before
+        grown = server.resident_mb() - before
         assert grown < 40, f"the server buffered {grown:.0f} MB of answers nobody read"
         answers = [conn.read_response() for _ in range(4000)]
         assert all(status == 200 and body == spec.content for status, _, body in answers)
@@ -95,17 +91,9 @@ def test_many_clients_that_pipeline_without_reading_stay_within_the_memory_limit
     limit, clients = 4 * 2**20, 200
     s = Server(env={"MAX_REQUEST_MEMORY_BYTES": str(limit), "MIGRATE_ON_START": "false"})
 
-    def resident_mb():
-        with open(f"/proc/{s.process.pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    def held():
-        text = requests.get(s.url + "/metrics").text
-        return int(next(line.split()[1] for line in text.splitlines() if line.startswith("http_request_memory_bytes ")))
-
     conns = []
     try:
-        before = resident_mb()
+        before = s.resident_mb()
         for _ in range(clients):
             conn = socket.socket()
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel takes little of it
@@ -117,19 +105,19 @@ def test_many_clients_that_pipeline_without_reading_stay_within_the_memory_limit
             except BlockingIOError:
                 pass
         time.sleep(2)
-        grown = resident_mb() - before
+        grown = s.resident_mb() - before
         # The limit, plus what one connection may hold past it: a head's room and one answer.
         assert grown < 4 + clients * 0.13, f"{clients} clients that do not read took {grown:.0f} MB"
-        assert held() < limit + clients * 128 * 1024
+        assert s.request_memory_held() < limit + clients * 128 * 1024
         assert requests.get(s.url + "/api/v1/openapi.yaml").status_code == 200, "a client that reads is served"
     finally:
         for conn in conns:
             conn.close()
     try:
         deadline = time.time() + 5
-        while held() != 0 and time.time() < deadline:
+        while s.request_memory_held() != 0 and time.time() < deadline:
             time.sleep(0.1)
-        assert held() == 0, "closed connections must give back what they held"
+        assert s.request_memory_held() == 0, "closed connections must give back what they held"
     finally:
         s.stop()
 
@@ -158,14 +146,10 @@ def test_idle_keep_alive_connections_do_not_keep_what_their_requests_needed(serv
     clients = min(1000, hard - 100)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, clients + 100), hard))
 
-    def resident_mb():
-        with open(f"/proc/{server.process.pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
     body = b"x" * 40_000
     requests_ = (b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body) + body
                  + b"GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n")
-    before = resident_mb()
+    before = server.resident_mb()
     conns = []
     try:
         for _ in range(clients):
@@ -176,7 +160,7 @@ def test_idle_keep_alive_connections_do_not_keep_what_their_requests_needed(serv
             status, _, spec = conn.read_response()
             assert status == 200 and len(spec) > 10_000
         time.sleep(0.5)
-        grown = resident_mb() - before
+        grown = server.resident_mb() - before
         assert grown < 0.025 * clients, f"{clients} idle connections hold {grown:.0f} MB"
     finally:
         for conn in conns:
@@ -190,18 +174,10 @@ def test_stalled_uploads_cannot_take_more_memory_than_the_limit():
     limit = 16 * 2**20
     s = Server(env={"MAX_REQUEST_MEMORY_BYTES": str(limit), "MIGRATE_ON_START": "false"})
 
-    def resident_mb():
-        with open(f"/proc/{s.process.pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    def held():
-        text = requests.get(s.url + "/metrics").text
-        return int(next(line.split()[1] for line in text.splitlines() if line.startswith("http_request_memory_bytes ")))
-
     head = b"PUT /api/v1/carts/AAAAAAAAAAAAAAAAAAAAAA/items/1 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
     conns = []
     try:
-        before = resident_mb()
+        before = s.resident_mb()
         for _ in range(64):
             conns.append(s.connect(timeout=10))
             try:
@@ -209,9 +185,9 @@ def test_stalled_uploads_cannot_take_more_memory_than_the_limit():
             except (BrokenPipeError, ConnectionResetError):
                 pass  # refused and closed while it was still sending
         time.sleep(1)
-        grown = resident_mb() - before
+        grown = s.resident_mb() - before
         assert grown < 16 + 8, f"64 stalled uploads took {grown:.0f} MB with a 16 MiB limit"
-        assert held() <= limit
+        assert s.request_memory_held() <= limit
         refused = 0
         for conn in conns:
             conn.sock.settimeout(0.2)
@@ -229,9 +205,9 @@ def test_stalled_uploads_cannot_take_more_memory_than_the_limit():
             conn.sock.close()
     try:
         deadline = time.time() + 5
-        while held() != 0 and time.time() < deadline:
+        while s.request_memory_held() != 0 and time.time() < deadline:
             time.sleep(0.1)
-        assert held() == 0, "closed connections must give back what they held"
+        assert s.request_memory_held() == 0, "closed connections must give back what they held"
         r = requests.post(s.url + "/healthz", data=b" " * 1_000_000)
         assert r.status_code == 405, f"a body is taken again once there is room: {r.status_code} {r.text}"
     finally:
