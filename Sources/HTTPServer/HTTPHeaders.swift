@@ -26,6 +26,9 @@ public struct HTTPHeaders: Sendable, Sequence {
         return fields.first { $0.key == lower }?.value
     }
 
+    /// Every value of a field, in order.
+    public func values(_ name: String) -> [String] { all(key: name.lowercased()) }
+
     /// (name as given, value) pairs in order.
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
         fields.map { ($0.name, $0.value) }.makeIterator()

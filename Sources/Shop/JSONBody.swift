@@ -25,7 +25,7 @@ struct JSONBody {
     }
 
     static func requireJSONContentType(_ request: HTTPRequest) throws(HTTPError) {
-        guard let contentType = request.headers["content-type"] else {
+        guard let contentType = try singleHeader(request, "Content-Type") else {
             throw HTTPError(.unsupportedMediaType, "Send the body as JSON with Content-Type: application/json.",
                             headers: HTTPHeaders([("Accept", "application/json")]))
         }

@@ -716,7 +716,8 @@ components:
               requests, 401, unknown paths, 405, size limits, 415, a busy server's 503, 500);
             - `/problems/malformed-json` (400): the body is not JSON;
             - `/problems/invalid-parameter` (400): a query parameter is malformed or out of range;
-            - `/problems/invalid-header` (400): a malformed `Idempotency-Key`;
+            - `/problems/invalid-header` (400): a malformed `Idempotency-Key`, or two `Idempotency-Key`
+              or `Content-Type` fields with different values;
             - `/problems/not-found` (404): no such product, cart or order;
             - `/problems/validation` (422): see `errors`, one entry per bad field;
             - `/problems/duplicate-sku` (409): another product has that `sku`;

@@ -14,6 +14,11 @@ enum Problems {
                   extensions: [("errors", [["field": .string(name), "message": .string(message)]])])
     }
 
+    static func badHeader(_ name: String, _ message: String) -> HTTPError {
+        HTTPError(.badRequest, "\(name) \(message).", type: "/problems/invalid-header", title: "Invalid header",
+                  extensions: [("errors", [["field": .string(name), "message": .string(message)]])])
+    }
+
     static func validation(_ errors: [FieldError]) -> HTTPError {
         let summary = errors.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
         return HTTPError(.unprocessableContent, "The request has invalid values: \(summary).", type: "/problems/validation",
@@ -61,6 +66,16 @@ func uniqueQueryItems(_ request: HTTPRequest) throws(HTTPError) -> [(name: Strin
         throw Problems.badParameter(name, "is given more than once")
     }
     return items
+}
+
+/// The value of a header field that is not a list (RFC 9110 §5.3), or nil without one;
+/// a 400 when it comes more than once with different values, since which one counts
+/// would be a guess (the first for this server, perhaps the last for a proxy before it).
+func singleHeader(_ request: HTTPRequest, _ name: String) throws(HTTPError) -> String? {
+    let values = request.headers.values(name)
+    guard let first = values.first else { return nil }
+    guard values.allSatisfy({ $0 == first }) else { throw Problems.badHeader(name, "is given more than once, with different values") }
+    return first
 }
 
 struct FieldError: Sendable {

@@ -235,16 +235,15 @@ public final class ShopAPI: Sendable {
     }
 
     private func placeOrder(_ request: HTTPRequest) throws -> HTTPResponse {
+        // A malformed header is a 400, before the body's values (422), as for JSON that does not parse.
+        let key = try singleHeader(request, "Idempotency-Key")
+        if let key, !CheckoutService.validKey(key) { throw Problems.badHeader("Idempotency-Key", "must be 1-255 printable ASCII characters") }
         let order = try CheckoutService.parse(request)
         // Stock changes when an order is placed; stale pages would show it. (Harmless when nothing changed.)
         defer { cache.invalidate() }
-        guard let key = request.headers["idempotency-key"] else {
+        guard let key else {
             let (id, json) = try checkout.placeOrder(order)
             return .json(json, status: .created, headers: HTTPHeaders([("Location", "/api/v1/orders/\(id)")]))
-        }
-        guard CheckoutService.validKey(key) else {
-            throw HTTPError(.badRequest, "Idempotency-Key must be 1-255 printable ASCII characters.", type: "/problems/invalid-header",
-                            title: "Invalid header", extensions: [("errors", [["field": "Idempotency-Key", "message": "must be 1-255 printable ASCII characters"]])])
         }
         switch try checkout.placeOrder(order, idempotencyKey: key) {
         case .created(let id, let json):

@@ -31,6 +31,17 @@ final class JSONBodyTests: XCTestCase {
         XCTAssertEqual(status { _ = try JSONBody.parse(request("{}", contentType: "application/json; charset=latin1")) }, 415)
     }
 
+    func testAHeaderThatIsNoListCountsOnlyWhenEveryCopyAgrees() {
+        func twice(_ first: String, _ second: String) -> HTTPRequest {
+            HTTPRequest(method: .POST, target: "/x", headers: HTTPHeaders([("Content-Type", first), ("content-type", second)]), body: Array("{}".utf8))
+        }
+        XCTAssertNil(status { _ = try JSONBody.parse(twice("application/json", "application/json")) })
+        XCTAssertEqual(status { _ = try JSONBody.parse(twice("application/json", "text/plain")) }, 400)
+        XCTAssertEqual(status { _ = try JSONBody.parse(twice("text/plain", "application/json")) }, 400)
+        XCTAssertEqual(try singleHeader(twice("a", "a"), "CONTENT-TYPE"), "a")
+        XCTAssertNil(try singleHeader(twice("a", "a"), "Idempotency-Key"))
+    }
+
     func testMalformedIs400AndNonObjectIs422() {
         XCTAssertEqual(status { _ = try JSONBody.parse(request("{")) }, 400)
         XCTAssertEqual(status { _ = try JSONBody.parse(request(#"{"a":1,"a":2}"#)) }, 400)

@@ -558,6 +558,35 @@ def test_idempotent_checkout(api):
     problem(requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": "x" * 256}), 400)
 
 
+def test_a_header_given_twice_with_different_values_is_refused_not_guessed(api):
+    """RFC 9110 §5.3: Content-Type and Idempotency-Key hold one value; which of two differing ones counts would be a guess."""
+    p = make_product(api, stock=3)
+    cart = make_cart(api, [(p["id"], 1)])
+    body = json.dumps(order_body(cart)).encode()
+
+    def post(fields):
+        with api.connect() as c:
+            c.sendall(b"POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), fields, body))
+            return c.read_response()
+
+    key = ("idem-" + uuid.uuid4().hex).encode()
+    for fields in (b"Content-Type: application/json\r\nContent-Type: text/plain\r\n",
+                   b"Content-Type: application/json\r\nIdempotency-Key: %s\r\nIdempotency-Key: other-%s\r\n" % (key, key)):
+        status, headers, doc = post(fields)
+        assert status == 400 and headers["content-type"] == "application/problem+json", (fields, status, doc)
+        assert json.loads(doc)["type"] == "/problems/invalid-header"
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["status"] == "open"
+    assert requests.get(f"{api.url}/api/v1/products/{p['id']}").json()["stock"] == 3
+    # The same value twice is that value.
+    status, headers, doc = post(b"Content-Type: application/json\r\nContent-Type: application/json\r\n"
+                                b"Idempotency-Key: %s\r\nIdempotency-Key: %s\r\n" % (key, key))
+    assert status == 201, doc
+    replay = requests.post(api.url + "/api/v1/orders", data=body, headers={"Content-Type": "application/json", "Idempotency-Key": key.decode()})
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.content == doc
+    # A malformed key is a 400 like malformed JSON, ahead of the body's wrong values (422).
+    problem(requests.post(api.url + "/api/v1/orders", json={"cartId": 5}, headers={"Idempotency-Key": "x" * 256}), 400)
+
+
 def test_idempotent_failure_is_replayed_too(api):
     cart = make_cart(api)  # empty: 422
     key = {"Idempotency-Key": "idem-" + uuid.uuid4().hex}
