@@ -526,7 +526,7 @@ components:
     adminToken:
       type: http
       scheme: bearer
-      description: The token from ADMIN_TOKEN or ADMIN_TOKEN_FILE. With none configured, admin calls answer 401.
+      description: The token from ADMIN_TOKEN or ADMIN_TOKEN_FILE. With none configured, admin calls answer 401, and so do two Authorization fields with different values.
   parameters:
     Limit: {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 20}}
     Offset: {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 10000000, default: 0}}

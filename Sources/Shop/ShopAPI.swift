@@ -368,7 +368,9 @@ public final class ShopAPI: Sendable {
             throw HTTPError(.unauthorized, "Admin calls are disabled: the server has no ADMIN_TOKEN configured.", headers: challenge)
         }
         // credentials = auth-scheme 1*SP token68 (RFC 9110 §11.4, RFC 6750 §2.1); the scheme is case-insensitive.
-        let header = Array((request.headers["authorization"] ?? "").utf8)
+        // Two differing fields are no credential: which one counts would be a guess.
+        let given = request.headers.values("authorization")
+        let header = Array((Set(given).count == 1 ? given[0] : "").utf8)
         let scheme = Array("bearer".utf8), space = UInt8(ascii: " ")
         guard header.count > scheme.count + 1, header[scheme.count] == space,
               header.prefix(scheme.count).map({ $0 | 0x20 }) == scheme,
