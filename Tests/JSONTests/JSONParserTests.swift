@@ -58,6 +58,8 @@ final class JSONWriterTests: XCTestCase {
 
     func testControlCharactersAreEscaped() {
         XCTAssertEqual(JSONValue.string("\u{1}\u{1f}").text, #""\u0001\u001f""#)
+        XCTAssertEqual(JSONValue.string("a\"b\\c\nd\re\tf\u{0}\u{1a}\u{7f} é 😀").text, #""a\"b\\c\nd\re\tf\u0000\u001a\#u{7f} é 😀""#)
+        XCTAssertEqual(JSONValue.string("plain é 😀 </script>").text, #""plain é 😀 </script>""#)
     }
 
     func testNonFiniteDoublesBecomeNull() {
