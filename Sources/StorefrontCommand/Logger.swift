@@ -13,6 +13,7 @@ import Synchronization
 /// dropped and the drop is reported once the writer catches up.
 final class Logger: Sendable {
     static let maxBufferedBytes = 8 * 1024 * 1024
+    static let linger: useconds_t = 1000
 
     enum Level: Int, Comparable, Sendable {
         case debug, info, warning, error
@@ -43,6 +44,9 @@ final class Logger: Sendable {
     private func writeForever() {
         while true {
             wake.wait()
+            // Linger a moment so a busy server's lines go out in one write: waking
+            // this thread for every line would cost more than the line itself.
+            usleep(Logger.linger)
             let (bytes, dropped, upTo) = pending.withLock { state -> ([UInt8], Int, Int) in
                 defer { state.bytes = []; state.dropped = 0 }
                 return (state.bytes, state.dropped, state.queued)
