@@ -1,4 +1,5 @@
 """The storefront binary's HTTP behaviour, seen from outside over real sockets."""
+import datetime
 import json
 import os
 import random
@@ -268,6 +269,9 @@ def test_logs_are_json_lines_without_secrets():
     assert lines, "no log lines"
     records = [json.loads(line) for line in lines]
     assert all({"time", "level", "message"} <= set(r) for r in records)
+    for r in records:  # RFC 3339 UTC with milliseconds, and now
+        written = datetime.datetime.strptime(r["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+        assert len(r["time"]) == 24 and abs((datetime.datetime.now(datetime.timezone.utc) - written).total_seconds()) < 60, r["time"]
     access = [r for r in records if r["message"] == "request"]
     assert access and access[0]["route"] == "/healthz" and access[0]["status"] == 200 and access[0]["requestId"]
     for secret in ("super-secret-token-value-123", "hunter2-password"):
