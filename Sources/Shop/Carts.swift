@@ -9,7 +9,7 @@ struct Carts {
 
     static func cartID(_ request: HTTPRequest) throws(HTTPError) -> String {
         let id = request.pathParameters["cartId"] ?? ""
-        guard Identifier.isWellFormed(id) else { throw Problems.notFound("cart \(id)") }
+        guard Identifier.isWellFormed(id.utf8) else { throw Problems.notFound("cart \(id)") }
         return id
     }
 

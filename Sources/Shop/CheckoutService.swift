@@ -85,7 +85,7 @@ struct CheckoutService {
 
     /// The checkout transaction's statements, on `c` inside a transaction.
     private func place(_ c: MySQLConnection, _ r: Request) throws -> (id: String, json: JSONValue) {
-        guard Identifier.isWellFormed(r.cartID) else { throw Problems.notFound("cart \(r.cartID)") }
+        guard Identifier.isWellFormed(r.cartID.utf8) else { throw Problems.notFound("cart \(r.cartID)") }
         let orderID = Identifier.make()
         let rows = try c.query(CheckoutService.lockingRead, [.string(r.cartID)])
         guard let cart = rows.first else { throw Problems.notFound("cart \(r.cartID)") }

@@ -31,7 +31,7 @@ public enum Identifier {
     }
 
     /// Whether `text` could be an id we issued; anything else is unknown without asking the database.
-    public static func isWellFormed(_ text: String) -> Bool {
-        text.utf8.count == 22 && text.utf8.allSatisfy { alphabet.contains($0) }
+    public static func isWellFormed(_ text: some Collection<UInt8>) -> Bool {
+        text.count == 22 && text.allSatisfy { alphabet.contains($0) }
     }
 }

@@ -12,7 +12,7 @@ struct Orders {
 
     static func orderID(_ request: HTTPRequest) throws(HTTPError) -> String {
         let id = request.pathParameters["orderId"] ?? ""
-        guard Identifier.isWellFormed(id) else { throw Problems.notFound("order \(id)") }
+        guard Identifier.isWellFormed(id.utf8) else { throw Problems.notFound("order \(id)") }
         return id
     }
 

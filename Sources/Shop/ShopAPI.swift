@@ -326,18 +326,25 @@ public final class ShopAPI: Sendable {
     /// following `carts` or `orders`, and the value of an `email` parameter, are
     /// masked, whether a route matched or not.
     public static func loggableTarget(_ target: String) -> String {
-        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        var segments = parts[0].split(separator: "/", omittingEmptySubsequences: false)
-        for i in segments.indices where !segments[i].isEmpty {
-            let follows = i > 0 && (segments[i - 1] == "carts" || segments[i - 1] == "orders")
-            if follows || Identifier.isWellFormed(String(segments[i])) { segments[i] = "***" }
+        // On bytes, not Strings: it runs for every request the access log shows.
+        let bytes = Array(target.utf8), slash = UInt8(ascii: "/"), stars = Array("***".utf8)
+        let queryStart = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var previous: ArraySlice<UInt8> = []
+        for (n, segment) in bytes[..<queryStart].split(separator: slash, omittingEmptySubsequences: false).enumerated() {
+            if n > 0 { out.append(slash) }
+            let follows = previous.elementsEqual("carts".utf8) || previous.elementsEqual("orders".utf8)
+            out += !segment.isEmpty && (follows || Identifier.isWellFormed(segment)) ? stars[...] : segment
+            previous = segment
         }
-        var masked = segments.joined(separator: "/")
-        if parts.count == 2 {
-            masked += "?" + parts[1].split(separator: "&", omittingEmptySubsequences: false)
-                .map { $0.hasPrefix("email=") ? "email=***" : String($0) }.joined(separator: "&")
+        if queryStart < bytes.endIndex {
+            for (n, parameter) in bytes[(queryStart + 1)...].split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false).enumerated() {
+                out.append(n == 0 ? UInt8(ascii: "?") : UInt8(ascii: "&"))
+                out += parameter.starts(with: "email=".utf8) ? Array("email=***".utf8)[...] : parameter
+            }
         }
-        return masked
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The CORS headers for every answer (nil when no origin is allowed): errors
