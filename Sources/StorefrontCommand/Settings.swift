@@ -84,7 +84,7 @@ struct Settings {
             guard !token.isEmpty else { throw SettingsError(description: "ADMIN_TOKEN_FILE=\(v) is empty; put the token in it, or unset the variable") }
             s.adminToken = token
         },
-        Entry(name: "LOG_LEVEL", defaultText: "info", help: "debug, info, warning or error") { s, v in
+        Entry(name: "LOG_LEVEL", defaultText: "info", help: "debug, info, warning or error; info and debug log a line per request") { s, v in
             let v = v.lowercased() == "warn" ? "warning" : v.lowercased()
             let allowed = ["debug", "info", "warning", "error"]
             guard allowed.contains(v) else { throw invalid("LOG_LEVEL", v, allowed.joined(separator: ", ")) }
