@@ -2,6 +2,9 @@
 # Stage 1 builds a release binary with the Swift standard library linked in;
 # stage 2 holds that binary, the MySQL client library and CA certificates only.
 FROM swift:6.3-bookworm AS build
+# The build stage is labelled too: each rebuild leaves its image untagged, and
+# the label is how `docker image prune --filter label=...` finds them.
+LABEL org.opencontainers.image.title="storefront-api"
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends default-libmysqlclient-dev pkg-config \
@@ -14,6 +17,7 @@ RUN swift build -c release --static-swift-stdlib --product storefront \
  && install -m 0755 "$(swift build -c release --show-bin-path)/storefront" /storefront
 
 FROM debian:bookworm-slim
+LABEL org.opencontainers.image.title="storefront-api"
 # Debian stable's packages, not pinned: pins break at every point release,
 # and these two should take their security updates.
 # hadolint ignore=DL3008
