@@ -116,12 +116,14 @@ struct Settings {
               help: "client connections open at once; more are closed at once (each may hold up to about 100 KiB)") { s, v in
             s.maxConnections = try integer("MAX_CONNECTIONS", v, 1...1_000_000)
         },
-        Entry(name: "CORS_ALLOWED_ORIGINS", defaultText: "(empty: no CORS headers)", help: "comma-separated origins allowed to call the API from a browser") { s, v in
-            let origins = v.split(separator: ",").map { $0.trimmingOWS() }.filter { !$0.isEmpty }
-            for origin in origins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
-                throw invalid("CORS_ALLOWED_ORIGINS", v, "origins such as https://shop.example.com, separated by commas")
+        Entry(name: "CORS_ALLOWED_ORIGINS", defaultText: "(empty: no CORS headers)", help: "comma-separated origins allowed to call the API from a browser, like https://shop.example.com (no path)") { s, v in
+            s.corsAllowedOrigins = try v.split(separator: ",").map { $0.trimmingOWS() }.filter { !$0.isEmpty }.map { origin in
+                guard let allowed = origin == "*" ? origin : Settings.origin(origin) else {
+                    throw invalid("CORS_ALLOWED_ORIGINS", v, "* or comma-separated origins as browsers send them, like https://shop.example.com "
+                                  + "or http://localhost:3000 (no path, no default port); \(origin.debugDescription) is not one")
+                }
+                return allowed
             }
-            s.corsAllowedOrigins = origins
         },
         Entry(name: "CART_RETENTION_DAYS", defaultText: "30", help: "open carts nobody has changed for this many days are deleted, with their lines (0 keeps them)") { s, v in
             s.cartRetentionDays = try integer("CART_RETENTION_DAYS", v, 0...3650)
@@ -224,6 +226,28 @@ struct Settings {
                 (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
                     && label.utf8.allSatisfy { $0 == UInt8(ascii: "-") || digits.contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
             }
+    }
+
+    /// An origin spelled as browsers send it (RFC 6454 §6.2): http or https, "://", a host,
+    /// and a port only when it is not the scheme's default; lower case, nothing after. Any
+    /// other spelling, a trailing slash say, would never equal an `Origin` header, and CORS
+    /// would fail without a word. Nil when it is not an origin.
+    static func origin(_ v: String) -> String? {
+        let text = v.lowercased()
+        guard let scheme = ["https", "http"].first(where: { text.hasPrefix($0 + "://") }) else { return nil }
+        let authority = text.dropFirst(scheme.count + 3)
+        var host = authority
+        if let colon = authority.lastIndex(of: ":"), !authority[colon...].contains("]") {
+            host = authority[..<colon]
+            let port = authority[authority.index(after: colon)...]
+            guard port.first != "0", port.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let n = Int(port), (1...65535).contains(n),
+                  n != (scheme == "https" ? 443 : 80) else { return nil }
+        }
+        var address = in6_addr()
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            return inet_pton(AF_INET6, String(host.dropFirst().dropLast()), &address) == 1 ? text : nil
+        }
+        return !host.contains(":") && isListenAddress(String(host)) ? text : nil
     }
 
     /// A secret from a file, without a trailing newline (as `echo` or `kubectl` leave one).

@@ -536,7 +536,11 @@ def test_bad_setting_is_one_line_and_exit_2():
                         ({"MAX_REQUEST_MEMORY_BYTES": "64M"}, 'MAX_REQUEST_MEMORY_BYTES="64M"'),
                         ({"MAX_BODY_BYTES": "8388608", "MAX_REQUEST_MEMORY_BYTES": "4194304"}, "MAX_BODY_BYTES=8388608 plus"),
                         ({"MAX_CONNECTIONS": "0"}, 'MAX_CONNECTIONS="0"'), ({"MAX_CONNECTIONS": "lots"}, "1 to 1000000"),
-                        ({"CART_RETENTION_DAYS": "-1"}, 'CART_RETENTION_DAYS="-1"'), ({"CART_RETENTION_DAYS": "30d"}, "0 to 3650")]:
+                        ({"CART_RETENTION_DAYS": "-1"}, 'CART_RETENTION_DAYS="-1"'), ({"CART_RETENTION_DAYS": "30d"}, "0 to 3650"),
+                        # Spellings no browser's Origin header can equal: CORS would fail without a word.
+                        ({"CORS_ALLOWED_ORIGINS": "https://shop.example, https://shop.example/"}, '"https://shop.example/" is not one'),
+                        ({"CORS_ALLOWED_ORIGINS": "https://shop.example:443"}, "no default port"),
+                        ({"CORS_ALLOWED_ORIGINS": "shop.example"}, '"shop.example" is not one')]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
         lines = p.stderr.strip().splitlines()

@@ -640,7 +640,8 @@ def test_access_log_masks_cart_and_order_ids_and_emails():
 
 def test_cors_only_for_configured_origins(api):
     assert "Access-Control-Allow-Origin" not in requests.get(api.url + "/api/v1/categories", headers={"Origin": "http://evil.example"}).headers
-    s = Server(env={"CORS_ALLOWED_ORIGINS": "http://shop.example, https://admin.example"})
+    # Scheme and host are case-insensitive; browsers send them in lower case.
+    s = Server(env={"CORS_ALLOWED_ORIGINS": "http://shop.example, HTTPS://Admin.Example"})
     try:
         ok = requests.get(s.url + "/api/v1/categories", headers={"Origin": "http://shop.example"})
         assert ok.headers["Access-Control-Allow-Origin"] == "http://shop.example" and "Origin" in ok.headers["Vary"]
