@@ -77,12 +77,13 @@ struct Settings {
             s.dbTLSCA = v
         },
         Entry(name: "ADMIN_TOKEN", defaultText: "(unset: admin calls answer 401)", help: "bearer token for admin calls (prefer ADMIN_TOKEN_FILE)") { s, v in
-            s.adminToken = v.isEmpty ? nil : v
+            let token = withoutLineEnd(Array(v.utf8))
+            s.adminToken = token.isEmpty ? nil : try adminToken("ADMIN_TOKEN", token)
         },
         Entry(name: "ADMIN_TOKEN_FILE", defaultText: "(unset)", help: "file holding the admin bearer token") { s, v in
             let token = try secretFile("ADMIN_TOKEN_FILE", v)
             guard !token.isEmpty else { throw SettingsError(description: "ADMIN_TOKEN_FILE=\(v) is empty; put the token in it, or unset the variable") }
-            s.adminToken = token
+            s.adminToken = try adminToken("ADMIN_TOKEN_FILE", token)
         },
         Entry(name: "LOG_LEVEL", defaultText: "info", help: "debug, info, warning or error; info and debug log a line per request") { s, v in
             let v = v.lowercased() == "warn" ? "warning" : v.lowercased()
@@ -268,8 +269,23 @@ struct Settings {
             bytes += buffer[0..<n]
             guard bytes.count <= 64 * 1024 else { throw SettingsError(description: "\(name)=\(path) is larger than 64 KiB; is it the right file?") }
         }
-        while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
-        return String(decoding: bytes, as: UTF8.self)
+        return withoutLineEnd(bytes)
+    }
+
+    /// Without a trailing newline, which a secret made from a file often ends with.
+    private static func withoutLineEnd(_ bytes: [UInt8]) -> String {
+        String(decoding: bytes.reversed().drop { $0 == 0x0A || $0 == 0x0D }.reversed(), as: UTF8.self)
+    }
+
+    /// A token an `Authorization` field can carry: no control characters, no white space
+    /// at either end (a field value loses that). Any other would make every admin call 401.
+    private static func adminToken(_ name: String, _ token: String) throws -> String {
+        let bytes = token.utf8
+        guard bytes.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }), bytes.first != 0x20, bytes.last != 0x20 else {
+            throw SettingsError(description: "\(name) holds a control character or begins or ends with a space, which no Authorization "
+                                + "header can carry, so every admin call would get 401: use printable characters (openssl rand -hex 32)")
+        }
+        return token
     }
 }
 

@@ -540,7 +540,10 @@ def test_bad_setting_is_one_line_and_exit_2():
                         # Spellings no browser's Origin header can equal: CORS would fail without a word.
                         ({"CORS_ALLOWED_ORIGINS": "https://shop.example, https://shop.example/"}, '"https://shop.example/" is not one'),
                         ({"CORS_ALLOWED_ORIGINS": "https://shop.example:443"}, "no default port"),
-                        ({"CORS_ALLOWED_ORIGINS": "shop.example"}, '"shop.example" is not one')]:
+                        ({"CORS_ALLOWED_ORIGINS": "shop.example"}, '"shop.example" is not one'),
+                        # Tokens no Authorization field can carry: every admin call would get 401.
+                        ({"ADMIN_TOKEN": " token-with-a-leading-space"}, "ADMIN_TOKEN holds a control character or begins or ends with a space"),
+                        ({"ADMIN_TOKEN": "token-with-a\x01-control"}, "ADMIN_TOKEN holds a control character")]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
         lines = p.stderr.strip().splitlines()

@@ -638,6 +638,17 @@ def test_access_log_masks_cart_and_order_ids_and_emails():
             assert secret not in text
 
 
+def test_an_admin_token_from_a_secret_loses_its_line_end(tmp_path):
+    # `kubectl create secret --from-file` and `echo > file` keep the newline; no header can send it.
+    (tmp_path / "token").write_text(ADMIN_TOKEN + "\n")
+    for env in [{"ADMIN_TOKEN": ADMIN_TOKEN + "\r\n"}, {"ADMIN_TOKEN_FILE": str(tmp_path / "token")}]:
+        s = Server(env=env)
+        try:
+            assert requests.get(s.url + "/api/v1/orders", headers=ADMIN).status_code == 200, env
+        finally:
+            s.stop()
+
+
 def test_cors_only_for_configured_origins(api):
     assert "Access-Control-Allow-Origin" not in requests.get(api.url + "/api/v1/categories", headers={"Origin": "http://evil.example"}).headers
     # Scheme and host are case-insensitive; browsers send them in lower case.
