@@ -49,8 +49,21 @@ struct Settings {
             s.host = host
         },
         Entry(name: "DB_HOST", defaultText: "mysql", help: "MySQL server host name or address") { s, v in
-            guard !v.isEmpty else { throw invalid("DB_HOST", v, "a host name or address") }
-            s.dbHost = withoutURLBrackets(v)
+            // A name (compose service names may hold "_"), an IPv4 address, or an IPv6 one
+            // with or without brackets; "mysql:3306" is the usual slip, and would fail only
+            // at the first connection, as an unknown host.
+            let host = v.hasPrefix("[") && v.hasSuffix("]") ? String(v.dropFirst().dropLast()) : v
+            let isName = host.utf8.allSatisfy { byte in
+                [0x30...0x39, 0x41...0x5A, 0x61...0x7A].contains { $0.contains(byte) } || "-._".utf8.contains(byte)
+            }
+            var address = in6_addr()
+            let withoutZone = String(host.prefix { $0 != "%" })  // fe80::1%eth0
+            guard !host.isEmpty, isName || inet_pton(AF_INET6, withoutZone, &address) == 1 else {
+                let parts = host.split(separator: ":", omittingEmptySubsequences: false)
+                let port = parts.count == 2 && parts[1].allSatisfy(\.isNumber) ? "; the port goes in DB_PORT" : ""
+                throw invalid("DB_HOST", v, "a host name or IP address such as mysql or 10.0.0.5\(port)")
+            }
+            s.dbHost = host
         },
         Entry(name: "DB_PORT", defaultText: "3306", help: "MySQL server port") { s, v in s.dbPort = try port("DB_PORT", v) },
         Entry(name: "DB_USER", defaultText: "storefront", help: "MySQL user") { s, v in s.dbUser = v },
