@@ -67,7 +67,9 @@ struct Settings {
         },
         Entry(name: "DB_PORT", defaultText: "3306", help: "MySQL server port") { s, v in s.dbPort = try port("DB_PORT", v) },
         Entry(name: "DB_USER", defaultText: "storefront", help: "MySQL user") { s, v in s.dbUser = v },
-        Entry(name: "DB_PASSWORD", defaultText: "(empty)", help: "MySQL password (prefer DB_PASSWORD_FILE)") { s, v in s.dbPassword = v },
+        Entry(name: "DB_PASSWORD", defaultText: "(empty)", help: "MySQL password (prefer DB_PASSWORD_FILE)") { s, v in
+            s.dbPassword = withoutLineEnd(Array(v.utf8))
+        },
         Entry(name: "DB_PASSWORD_FILE", defaultText: "(unset)", help: "file holding the MySQL password, e.g. a mounted secret") { s, v in
             s.dbPassword = try secretFile("DB_PASSWORD_FILE", v)
         },
@@ -285,7 +287,8 @@ struct Settings {
         return withoutLineEnd(bytes)
     }
 
-    /// Without a trailing newline, which a secret made from a file often ends with.
+    /// Without a trailing newline, which a secret made from a file often ends with, as
+    /// an environment variable or as a mounted file.
     private static func withoutLineEnd(_ bytes: [UInt8]) -> String {
         String(decoding: bytes.reversed().drop { $0 == 0x0A || $0 == 0x0D }.reversed(), as: UTF8.self)
     }

@@ -638,10 +638,11 @@ def test_access_log_masks_cart_and_order_ids_and_emails():
             assert secret not in text
 
 
-def test_an_admin_token_from_a_secret_loses_its_line_end(tmp_path):
+def test_secrets_lose_their_line_end(tmp_path):
     # `kubectl create secret --from-file` and `echo > file` keep the newline; no header can send it.
     (tmp_path / "token").write_text(ADMIN_TOKEN + "\n")
-    for env in [{"ADMIN_TOKEN": ADMIN_TOKEN + "\r\n"}, {"ADMIN_TOKEN_FILE": str(tmp_path / "token")}]:
+    for env in [{"ADMIN_TOKEN": ADMIN_TOKEN + "\r\n", "DB_PASSWORD": os.environ["DB_PASSWORD"] + "\n"},
+                {"ADMIN_TOKEN_FILE": str(tmp_path / "token")}]:
         s = Server(env=env)
         try:
             assert requests.get(s.url + "/api/v1/orders", headers=ADMIN).status_code == 200, env
