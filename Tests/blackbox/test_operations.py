@@ -639,7 +639,8 @@ def test_access_log_masks_cart_and_order_ids_and_emails():
 
 
 def test_secrets_lose_their_line_end(tmp_path):
-    # `kubectl create secret --from-file` and `echo > file` keep the newline; no header can send it.
+    # `kubectl create secret --from-file` and `echo > file` keep the newline: no header can
+    # send it in a token, and MySQL refuses it in a password.
     (tmp_path / "token").write_text(ADMIN_TOKEN + "\n")
     for env in [{"ADMIN_TOKEN": ADMIN_TOKEN + "\r\n", "DB_PASSWORD": os.environ["DB_PASSWORD"] + "\n"},
                 {"ADMIN_TOKEN_FILE": str(tmp_path / "token")}]:
