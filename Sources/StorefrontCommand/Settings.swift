@@ -48,7 +48,7 @@ struct Settings {
             guard isListenAddress(host) else { throw invalid("HOST", v, "an IP address such as 0.0.0.0, 127.0.0.1 or ::, or a host name") }
             s.host = host
         },
-        Entry(name: "DB_HOST", defaultText: "mysql", help: "MySQL server host name or address") { s, v in
+        Entry(name: "DB_HOST", defaultText: "mysql", help: "MySQL server host name or address (the port goes in DB_PORT)") { s, v in
             // A name (compose service names may hold "_"), an IPv4 address, or an IPv6 one
             // with or without brackets; "mysql:3306" is the usual slip, and would fail only
             // at the first connection, as an unknown host.
