@@ -52,9 +52,9 @@ struct Settings {
             // A name (compose service names may hold "_"), an IPv4 address, or an IPv6 one
             // with or without brackets; "mysql:3306" is the usual slip, and would fail only
             // at the first connection, as an unknown host.
-            let host = v.hasPrefix("[") && v.hasSuffix("]") ? String(v.dropFirst().dropLast()) : v
-            let isName = host.utf8.allSatisfy { byte in
-                [0x30...0x39, 0x41...0x5A, 0x61...0x7A].contains { $0.contains(byte) } || "-._".utf8.contains(byte)
+            let host = withoutURLBrackets(v)
+            let isName = host.utf8.allSatisfy { b in
+                (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || "-._".utf8.contains(b)
             }
             var address = in6_addr()
             let withoutZone = String(host.prefix { $0 != "%" })  // fe80::1%eth0
