@@ -102,6 +102,7 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
     browser.find_element(By.CSS_SELECTOR, "[data-testid=cart-link]").click()
     p.wait("[data-testid=cart-line]")
     assert len(p.all("[data-testid=cart-line]")) == 2
+    assert search.get_attribute("value") == ""  # the search belongs to the listing, not to the cart
     quantity = browser.find_element(By.CSS_SELECTOR, f"[data-product-id='{lamp['id']}'] [data-testid=line-quantity]")
     quantity.clear()
     quantity.send_keys("3\n")

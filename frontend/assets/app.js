@@ -402,6 +402,8 @@ async function render() {
   const parts = (path || "/").split("/").filter(Boolean);
   const stray = strayPath;
   strayPath = false;
+  // The search box shows the search of the listing on screen, and no other page's.
+  if (parts.length !== 0 || stray) document.getElementById("search-q").value = "";
   try {
     if (stray) show(pageNotFound());
     else if (parts.length === 0) await catalogView(params);
