@@ -51,14 +51,18 @@ struct Settings {
         Entry(name: "DB_HOST", defaultText: "mysql", help: "MySQL server host name or address (the port goes in DB_PORT)") { s, v in
             // A name (compose service names may hold "_"), an IPv4 address, or an IPv6 one
             // with or without brackets; "mysql:3306" is the usual slip, and would fail only
-            // at the first connection, as an unknown host.
+            // at the first connection, as an unknown host. No name is all digits and dots
+            // (RFC 1123 §2.1), so 999.1.1.1 is refused too.
             let host = withoutURLBrackets(v)
             let isName = host.utf8.allSatisfy { b in
                 (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || "-._".utf8.contains(b)
             }
+            let isNumeric = host.utf8.allSatisfy { (0x30...0x39).contains($0) || $0 == UInt8(ascii: ".") }
             var address = in6_addr()
+            var ipv4 = in_addr()
             let withoutZone = String(host.prefix { $0 != "%" })  // fe80::1%eth0
-            guard !host.isEmpty, isName || inet_pton(AF_INET6, withoutZone, &address) == 1 else {
+            guard !host.isEmpty, isName && (!isNumeric || inet_aton(host, &ipv4) != 0)
+                || inet_pton(AF_INET6, withoutZone, &address) == 1 else {
                 let parts = host.split(separator: ":", omittingEmptySubsequences: false)
                 let port = parts.count == 2 && parts[1].allSatisfy(\.isNumber) ? "; the port goes in DB_PORT" : ""
                 throw invalid("DB_HOST", v, "a host name or IP address such as mysql or 10.0.0.5\(port)")
