@@ -420,7 +420,7 @@ def test_nginx_config_and_headers(api, web):
 
 def test_a_path_that_is_not_the_shops_gets_the_shop_saying_page_not_found(api, web, browser):
     # Not nginx's bare 404 page: the shop itself, with the 404 status, says so.
-    for path in ["/no/such/page", "/images/missing.svg", "/products/7"]:
+    for path in ["/no/such/page", "/images/missing.svg", "/products/7", "/assets/", "/images/"]:
         r = requests.get(web + path)
         assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html"), path
         assert "<title>Storefront</title>" in r.text and "script-src 'self'" in r.headers["Content-Security-Policy"], path
@@ -431,6 +431,10 @@ def test_a_path_that_is_not_the_shops_gets_the_shop_saying_page_not_found(api, w
     r = requests.get(web + "/api/v1/no-such-thing")
     assert r.status_code == 404 and r.headers["Content-Type"] == "application/problem+json" and "Cache-Control" not in r.headers
     assert requests.get(web + "/").headers["Cache-Control"] == "no-cache"  # expires -1's one header, no second
+    # The slash-adding redirect keeps whatever scheme, host and port the client came in by
+    # (nginx's own would be its listen port, not the one published by compose or a Service).
+    r = requests.get(web + "/api", headers={"Host": "shop.example:3000"}, allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"] == "/api/"
     p = Page(browser, web)
     p.go("/no/such/page#/cart")
     p.wait("[data-testid=page-not-found]")
