@@ -605,6 +605,7 @@ components:
       description: Missing or wrong admin token.
       headers:
         WWW-Authenticate:
+          description: 'Bearer realm="storefront-admin", with error="invalid_token" when a bearer token was sent and is not this server''s (RFC 6750 §3.1).'
           schema: {type: string}
       content:
         application/problem+json:

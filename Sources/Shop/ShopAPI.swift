@@ -379,11 +379,13 @@ public final class ShopAPI: Sendable {
         let given = request.headers.values("authorization")
         let header = Array((Set(given).count == 1 ? given[0] : "").utf8)
         let scheme = Array("bearer".utf8), space = UInt8(ascii: " ")
-        guard header.count > scheme.count + 1, header[scheme.count] == space,
-              header.prefix(scheme.count).map({ $0 | 0x20 }) == scheme,
-              ShopAPI.constantTimeEquals(Array(header.dropFirst(scheme.count).drop { $0 == space }), Array(token.utf8))
-        else {
+        guard header.count > scheme.count + 1, header[scheme.count] == space, header.prefix(scheme.count).map({ $0 | 0x20 }) == scheme else {
             throw HTTPError(.unauthorized, "This call needs Authorization: Bearer <admin token>.", headers: challenge)
+        }
+        guard ShopAPI.constantTimeEquals(Array(header.dropFirst(scheme.count).drop { $0 == space }), Array(token.utf8)) else {
+            // A token was sent and is not this server's: RFC 6750 §3.1 names that error, where a missing one gets none.
+            throw HTTPError(.unauthorized, "The bearer token sent is not this server's admin token (ADMIN_TOKEN).",
+                            headers: HTTPHeaders([("WWW-Authenticate", "Bearer realm=\"storefront-admin\", error=\"invalid_token\"")]))
         }
     }
 

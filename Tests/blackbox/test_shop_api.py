@@ -227,10 +227,12 @@ def test_a_line_precondition_holds_under_the_carts_lock(api):
 # --- admin ---------------------------------------------------------------------
 
 def test_admin_calls_need_the_token(api):
-    for headers in [{}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": "Basic abc"}]:
+    # RFC 6750 §3.1: a wrong token is named invalid_token; no token (or another scheme) gets no error code.
+    for headers, error in [({}, False), ({"Authorization": "Bearer wrong-token-wrong-token"}, True), ({"Authorization": "Basic abc"}, False)]:
         r = requests.post(api.url + "/api/v1/products", json={}, headers=headers)
         problem(r, 401)
-        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert r.headers["WWW-Authenticate"].startswith("Bearer realm=")
+        assert ('error="invalid_token"' in r.headers["WWW-Authenticate"]) == error, headers
     problem(requests.get(api.url + "/api/v1/orders"), 401)
     # The scheme is case-insensitive and may be followed by more than one space (RFC 9110 §11.4);
     # the token itself is not, and it must be separated from the scheme.
