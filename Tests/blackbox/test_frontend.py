@@ -276,6 +276,28 @@ def test_out_of_stock_add_shows_a_message(api, web, browser):
     p.wait_text("[data-testid=product]", "1,234,567 in stock")
 
 
+def test_a_browser_that_refuses_storage_can_still_buy(api, web, browser):
+    """With all cookies blocked, every use of localStorage throws: the shop still sells,
+    and the cart then lasts as long as the page."""
+    item = make_product(api, name=f"Cookieless {uuid.uuid4().hex[:6]}", stock=5)
+    refuse = "Object.defineProperty(window, 'localStorage', {get() { throw new DOMException('The operation is insecure.', 'SecurityError'); }});"
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": refuse})
+    try:
+        p = Page(browser, web)
+        p.go(f"/#/product/{item['id']}")
+        browser.refresh()  # a new document, which the script runs in
+        assert browser.execute_script("try { localStorage; return false } catch (e) { return true }")
+        p.wait("[data-testid=product] [data-testid=add-to-cart]").click()
+        p.wait_text("#cart-count", "1")
+        p.place_order()
+        p.wait("[data-testid=order-confirmation]")
+        order_id = browser.find_element(By.CSS_SELECTOR, "[data-testid=order-id]").text
+        assert requests.get(f"{api.url}/api/v1/orders/{order_id}").json()["items"][0]["productId"] == item["id"]
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+        browser.refresh()
+
+
 def test_a_checkout_refused_for_stock_can_be_placed_once_the_cart_is_fixed(api, web, browser):
     """The shop sends an Idempotency-Key with each order; after a definite refusal
     (stock sold meanwhile) the corrected cart is a new request, not a replay of the 409."""

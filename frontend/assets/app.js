@@ -87,14 +87,26 @@ function failure(error, retry) {
 
 let cart = null;
 
+// The cart's id is kept in localStorage so that the cart survives a reload. A browser
+// that refuses storage (all cookies blocked) throws at every use: the shop still
+// sells, and the cart then lasts as long as the page.
+const savedCart = {
+  id: null,
+  get() { try { return localStorage.getItem(CART_KEY); } catch { return this.id; } },
+  set(id) {
+    this.id = id;
+    try { id ? localStorage.setItem(CART_KEY, id) : localStorage.removeItem(CART_KEY); } catch { /* kept in memory */ }
+  },
+};
+
 async function loadCart() {
-  const id = localStorage.getItem(CART_KEY);
+  const id = savedCart.get();
   if (!id) { cart = null; return null; }
   try {
     cart = await api(`/carts/${encodeURIComponent(id)}`);
-    if (cart.status !== "open") { localStorage.removeItem(CART_KEY); cart = null; }
+    if (cart.status !== "open") { savedCart.set(null); cart = null; }
   } catch (error) {
-    if (error.status === 404) { localStorage.removeItem(CART_KEY); cart = null; } else throw error;
+    if (error.status === 404) { savedCart.set(null); cart = null; } else throw error;
   }
   updateBadge();
   return cart;
@@ -103,7 +115,7 @@ async function loadCart() {
 async function ensureCart() {
   if (cart && cart.status === "open") return cart;
   cart = await api("/carts", { method: "POST" });
-  localStorage.setItem(CART_KEY, cart.id);
+  savedCart.set(cart.id);
   return cart;
 }
 
@@ -120,7 +132,7 @@ async function setLine(productId, quantity) {
     // (a 404 that is not the product's): start a new one and try again.
     const ordered = error.status === 409 && error.problem.type === "/problems/cart-ordered";
     if (!ordered && !(error.status === 404 && (await loadCart()) === null)) throw error;
-    localStorage.removeItem(CART_KEY);
+    savedCart.set(null);
     cart = null;
     await ensureCart();
     cart = await api(`/carts/${cart.id}/items/${productId}`, { method: "PUT", body: { quantity } });
@@ -335,7 +347,7 @@ async function checkoutView() {
     if (attempt?.sent !== sent) attempt = { sent, key: `checkout-${cart.id}-${randomHex(8)}` };
     try {
       const order = await api("/orders", { method: "POST", body, headers: { "Idempotency-Key": attempt.key } });
-      localStorage.removeItem(CART_KEY);
+      savedCart.set(null);
       cart = null;
       updateBadge();
       say("");
