@@ -370,7 +370,8 @@ public final class ShopAPI: Sendable {
 
     /// Bearer token, compared in constant time; 401 when missing, wrong, or none is configured.
     private func requireAdmin(_ request: HTTPRequest) throws {
-        let challenge = HTTPHeaders([("WWW-Authenticate", "Bearer realm=\"storefront-admin\"")])
+        let realm = "Bearer realm=\"storefront-admin\""
+        let challenge = HTTPHeaders([("WWW-Authenticate", realm)])
         guard let token = options.adminToken else {
             throw HTTPError(.unauthorized, "Admin calls are disabled: the server has no ADMIN_TOKEN configured.", headers: challenge)
         }
@@ -385,7 +386,7 @@ public final class ShopAPI: Sendable {
         guard ShopAPI.constantTimeEquals(Array(header.dropFirst(scheme.count).drop { $0 == space }), Array(token.utf8)) else {
             // A token was sent and is not this server's: RFC 6750 §3.1 names that error, where a missing one gets none.
             throw HTTPError(.unauthorized, "The bearer token sent is not this server's admin token (ADMIN_TOKEN).",
-                            headers: HTTPHeaders([("WWW-Authenticate", "Bearer realm=\"storefront-admin\", error=\"invalid_token\"")]))
+                            headers: HTTPHeaders([("WWW-Authenticate", realm + ", error=\"invalid_token\"")]))
         }
     }
 
