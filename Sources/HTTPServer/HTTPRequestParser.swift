@@ -242,7 +242,8 @@ public struct HTTPRequestParser {
                 fatalError("head parser in body state \(state)")
             }
             pos += 1
-            if fieldsStart > 0 && pos - fieldsStart > limits.maxHeaderBytes {
+            // The header section is its field lines (RFC 9112 §2.1), not the empty line that ends it.
+            if fieldsStart > 0 && pos - fieldsStart > limits.maxHeaderBytes && state != .headEndLF {
                 throw HTTPParseError(.headersTooLarge, "The header section is larger than \(limits.maxHeaderBytes) bytes.")
             }
         }

@@ -297,6 +297,14 @@ final class HTTPRequestParserTests: XCTestCase {
         expectError(.headersTooLarge, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(big)\r\n\r\n")
     }
 
+    func testHeaderSectionOf16KiBIsAcceptedAndOneByteMoreIs431() throws {
+        // Field lines with their CRLFs, without the empty line that ends the head.
+        let lines = { (size: Int) in "Host: x\r\nX-Big: " + String(repeating: "v", count: size - 18) + "\r\n" }
+        XCTAssertEqual(lines(16 * 1024).utf8.count, 16 * 1024)
+        XCTAssertEqual(try parse("GET / HTTP/1.1\r\n" + lines(16 * 1024) + "\r\n").count, 1)
+        expectError(.headersTooLarge, "GET / HTTP/1.1\r\n" + lines(16 * 1024 + 1) + "\r\n")
+    }
+
     func testMoreThan100FieldsIs431() throws {
         let hundred = (1...99).map { "X-\($0): v\r\n" }.joined()
         XCTAssertEqual(try parse("GET / HTTP/1.1\r\nHost: x\r\n\(hundred)\r\n").count, 1)
