@@ -70,7 +70,12 @@ struct Settings {
             s.dbHost = host
         },
         Entry(name: "DB_PORT", defaultText: "3306", help: "MySQL server port") { s, v in s.dbPort = try port("DB_PORT", v) },
-        Entry(name: "DB_USER", defaultText: "storefront", help: "MySQL user") { s, v in s.dbUser = v },
+        Entry(name: "DB_USER", defaultText: "storefront", help: "MySQL user") { s, v in
+            // Empty, the client library would log in as the process's own user, or anonymously.
+            let user = withoutLineEnd(Array(v.utf8))
+            guard !user.isEmpty, user.utf8.count <= 80 else { throw invalid("DB_USER", v, "a MySQL user name of 1-80 characters") }
+            s.dbUser = user
+        },
         Entry(name: "DB_PASSWORD", defaultText: "(empty)", help: "MySQL password (prefer DB_PASSWORD_FILE)") { s, v in
             s.dbPassword = withoutLineEnd(Array(v.utf8))
         },
@@ -78,8 +83,9 @@ struct Settings {
             s.dbPassword = try secretFile("DB_PASSWORD_FILE", v)
         },
         Entry(name: "DB_NAME", defaultText: "storefront", help: "MySQL database (schema) name") { s, v in
-            guard !v.isEmpty, v.utf8.count <= 64 else { throw invalid("DB_NAME", v, "a database name of 1-64 characters") }
-            s.dbName = v
+            let name = withoutLineEnd(Array(v.utf8))
+            guard !name.isEmpty, name.utf8.count <= 64 else { throw invalid("DB_NAME", v, "a database name of 1-64 characters") }
+            s.dbName = name
         },
         Entry(name: "DB_POOL_SIZE", defaultText: "10", help: "database connections, which is also the number of worker threads") { s, v in
             s.dbPoolSize = try integer("DB_POOL_SIZE", v, 1...500)

@@ -546,7 +546,9 @@ def test_bad_setting_is_one_line_and_exit_2():
                         ({"ADMIN_TOKEN": "token-with-a\x01-control"}, "ADMIN_TOKEN holds a control character"),
                         # Would fail only at the first connection, as an unknown host.
                         ({"DB_HOST": "mysql:3306"}, "the port goes in DB_PORT"), ({"DB_HOST": "mysql "}, 'DB_HOST="mysql "'),
-                        ({"DB_HOST": "999.1.1.1"}, 'DB_HOST="999.1.1.1"')]:
+                        ({"DB_HOST": "999.1.1.1"}, 'DB_HOST="999.1.1.1"'),
+                        # Empty (an unset variable in a compose file), the library would log in as someone else.
+                        ({"DB_USER": ""}, 'DB_USER="" is not valid')]:
         p = subprocess.run([BIN], env=env, capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, env
         lines = p.stderr.strip().splitlines()

@@ -640,9 +640,10 @@ def test_access_log_masks_cart_and_order_ids_and_emails():
 
 def test_secrets_lose_their_line_end(tmp_path):
     # `kubectl create secret --from-file` and `echo > file` keep the newline: no header can
-    # send it in a token, and MySQL refuses it in a password.
+    # send it in a token, and MySQL refuses it in a password, a user or a database name.
     (tmp_path / "token").write_text(ADMIN_TOKEN + "\n")
-    for env in [{"ADMIN_TOKEN": ADMIN_TOKEN + "\r\n", "DB_PASSWORD": os.environ["DB_PASSWORD"] + "\n"},
+    for env in [{"ADMIN_TOKEN": ADMIN_TOKEN + "\r\n", "DB_PASSWORD": os.environ["DB_PASSWORD"] + "\n",
+                 "DB_USER": os.environ["DB_USER"] + "\n", "DB_NAME": os.environ["DB_NAME"] + "\n"},
                 {"ADMIN_TOKEN_FILE": str(tmp_path / "token")}]:
         s = Server(env=env)
         try:
