@@ -73,7 +73,7 @@ struct Settings {
         Entry(name: "DB_USER", defaultText: "storefront", help: "MySQL user") { s, v in
             // Empty, the client library would log in as the process's own user, or anonymously.
             let user = withoutLineEnd(Array(v.utf8))
-            guard !user.isEmpty, user.utf8.count <= 80 else { throw invalid("DB_USER", v, "a MySQL user name of 1-80 characters") }
+            guard !user.isEmpty else { throw invalid("DB_USER", v, "the MySQL user name (not empty)") }
             s.dbUser = user
         },
         Entry(name: "DB_PASSWORD", defaultText: "(empty)", help: "MySQL password (prefer DB_PASSWORD_FILE)") { s, v in
