@@ -703,22 +703,37 @@ def test_every_view_passes_an_accessibility_audit(api, web, browser):
 
 
 def test_readable_on_a_phone(api, web, browser):
-    item = make_product(api, name=f"Phone Case {uuid.uuid4().hex[:6]} with a rather long product name", stock=5)
+    # A word longer than a phone is wide (a model number, say) must wrap, not push the page sideways.
+    tag = uuid.uuid4().hex[:6]
+    item = make_product(api, name=f"Phone Case {tag} PC-{'X' * 60}-{tag} with a rather long product name", stock=5)
     p = Page(browser, web)
     browser.set_window_size(390, 844)  # a common phone viewport
+
+    def fits(view):
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        viewport = browser.execute_script("return window.innerWidth")
+        assert width <= viewport, f"{view} scrolls sideways on a phone ({width} > {viewport})"
+
     try:
-        for path, ready in [("/", "[data-testid=product-grid]"), (f"/#/product/{item['id']}", "[data-testid=product]")]:
-            p.go(path)
-            p.wait(ready)
-            width = browser.execute_script("return document.documentElement.scrollWidth")
-            viewport = browser.execute_script("return window.innerWidth")
-            assert width <= viewport, f"{path} scrolls sideways on a phone ({width} > {viewport})"
-            p.shot("phone-" + ("catalog" if path == "/" else "product"))
+        p.go(f"/#/?q={tag}")
+        p.wait("[data-testid=product-grid]")
+        fits("the catalog")
+        p.shot("phone-catalog")
+        p.go(f"/#/product/{item['id']}")
+        p.wait("[data-testid=product]")
+        fits("the product page")
+        p.shot("phone-product")
         p.wait("[data-testid=product] [data-testid=add-to-cart]").click()
         p.wait_text("#notice", "Added")
+        p.go("/#/cart")
+        p.wait("[data-testid=cart-line]")
+        fits("the cart")
         p.go("/#/checkout")
         p.wait("[data-testid=checkout-form]")
-        assert browser.execute_script("return document.documentElement.scrollWidth") <= browser.execute_script("return window.innerWidth")
+        fits("the checkout")
         p.shot("phone-checkout")
+        p.place_order()
+        p.wait("[data-testid=order-confirmation]")
+        fits("the order")
     finally:
         browser.set_window_size(1280, 1000)
