@@ -263,7 +263,7 @@ def test_out_of_stock_add_shows_a_message(api, web, browser):
     quantity.clear()
     quantity.send_keys("2")
     browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
-    message = p.wait_text("#notice", "only 1 left")
+    message = p.wait_text("#notice", f"only 1 of “{last['name']}” left")
     assert "error" in message.get_attribute("class")
     p.shot("out-of-stock")
     sold_out = make_product(api, name=f"Gone {uuid.uuid4().hex[:6]}", stock=0)
@@ -311,18 +311,23 @@ def test_a_checkout_refused_for_stock_can_be_placed_once_the_cart_is_fixed(api, 
     quantity.send_keys("2")
     browser.find_element(By.CSS_SELECTOR, "[data-testid=product] [data-testid=add-to-cart]").click()
     p.wait_text("#notice", "Added")
+    tea = make_product(api, name=f"Tea {uuid.uuid4().hex[:6]}", stock=10)
+    p.go(f"/#/product/{tea['id']}")
+    p.wait("[data-testid=product] [data-testid=add-to-cart]").click()
+    p.wait_text("#cart-count", "3")
     # Someone else buys two of the three meanwhile.
     r = requests.patch(f"{api.url}/api/v1/products/{item['id']}", json={"stock": 1}, headers=ADMIN)
     assert r.status_code == 200, r.text
 
     p.place_order()
-    p.wait_text("#notice", "only 1 left")
+    notice = p.wait_text("#notice", f"only 1 of “{item['name']}” left")  # which of the cart's lines to change
+    assert tea["name"] not in notice.text
 
     p.go("/#/cart")
     line = p.wait(f"[data-product-id='{item['id']}'] [data-testid=line-quantity]")
     line.clear()
     line.send_keys("1\n")
-    p.wait_text("[data-testid=cart-subtotal]", "$10.00")
+    p.wait_text("[data-testid=cart-subtotal]", "$20.00")  # one kettle and the tea
     p.place_order()
     p.wait("[data-testid=order-confirmation]")
     assert requests.get(f"{api.url}/api/v1/products/{item['id']}").json()["stock"] == 0

@@ -141,12 +141,16 @@ async function setLine(productId, quantity) {
   }
 }
 
-function stockMessage(error) {
-  const short = error.problem.items?.[0];
-  if (error.status === 409 && short) {
-    return short.available === 0 ? "Sorry, that product is out of stock." : `Sorry, only ${short.available.toLocaleString("en-US")} left in stock.`;
-  }
-  return error.message;
+// A stock refusal names each short line; `names` (product id → name) says which
+// product that is, so a shopper with several lines knows which one to change.
+function stockMessage(error, names) {
+  const short = error.problem.items;
+  if (error.status !== 409 || !short?.length) return error.message;
+  return short.map((line) => {
+    const what = names[line.productId] ? `“${names[line.productId]}”` : "that product";
+    return line.available === 0 ? `Sorry, ${what} is out of stock.`
+      : `Sorry, only ${line.available.toLocaleString("en-US")} of ${what} left in stock.`;
+  }).join(" ");
 }
 
 async function addToCart(product, quantity = 1) {
@@ -155,7 +159,7 @@ async function addToCart(product, quantity = 1) {
     await setLine(product.id, (line ? line.quantity : 0) + quantity);
     say(`Added ${product.name} to your cart.`, "ok");
   } catch (error) {
-    say(stockMessage(error), "error");
+    say(stockMessage(error, { [product.id]: product.name }), "error");
   }
 }
 
@@ -261,7 +265,8 @@ async function cartView() {
           onchange: async (e) => {
             const quantity = parseInt(e.target.value, 10);
             if (!(quantity >= 1 && quantity <= 100)) { say("Quantities go from 1 to 100.", "error"); return; }
-            try { await setLine(item.productId, quantity); say("Cart updated.", "ok"); } catch (error) { say(stockMessage(error), "error"); }
+            try { await setLine(item.productId, quantity); say("Cart updated.", "ok"); }
+            catch (error) { say(stockMessage(error, { [item.productId]: item.name }), "error"); }
             cartView().catch(render.fail);
           },
         })),
@@ -360,7 +365,8 @@ async function checkoutView() {
       for (const e of error.problem.errors || []) {
         if (byPath[e.field]) { setError(byPath[e.field], `${e.message[0].toUpperCase()}${e.message.slice(1)}.`); placed = true; }
       }
-      say(placed ? "Please correct the highlighted fields." : stockMessage(error), "error");
+      say(placed ? "Please correct the highlighted fields."
+        : stockMessage(error, Object.fromEntries(cart.items.map((i) => [i.productId, i.name]))), "error");
     }
   });
   show(h("section", {}, h("h1", {}, "Check out"), form));
