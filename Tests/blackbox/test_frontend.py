@@ -120,6 +120,8 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
     browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
     p.wait("[data-testid=order-confirmation]")
     order_id = browser.find_element(By.CSS_SELECTOR, "[data-testid=order-id]").text
+    placed = browser.find_element(By.CSS_SELECTOR, "[data-testid=order-placed]")
+    assert placed.get_attribute("datetime") == requests.get(f"{api.url}/api/v1/orders/{order_id}").json()["createdAt"] and placed.text
     p.shot("confirmation")
 
     order = requests.get(f"{api.url}/api/v1/orders/{order_id}").json()
@@ -208,7 +210,9 @@ def test_category_sort_pages_a_cart_that_survives_a_reload_and_order_look_up(api
     p.wait_text("#cart-count", "2")
     p.go("/#/cart")
     p.wait("[data-testid=cart-line]")
-    browser.find_element(By.CSS_SELECTOR, f"[data-product-id='{products[0]['id']}'] [data-testid=remove-line]").click()
+    remove = browser.find_element(By.CSS_SELECTOR, f"[data-product-id='{products[0]['id']}'] [data-testid=remove-line]")
+    assert remove.accessible_name == f"Remove {products[0]['name']}"  # not one "Remove" per line to a screen reader
+    remove.click()
     p.wait_text("#cart-count", "1")
     lines = "return [...document.querySelectorAll('[data-testid=cart-line]')].map(e => e.dataset.productId)"
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(lines) == [str(products[1]["id"])])

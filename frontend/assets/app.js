@@ -25,6 +25,7 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+const when = (rfc3339) => new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short" }).format(new Date(rfc3339));
 const money = (cents) => new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(cents / 100);
 // getRandomValues, unlike randomUUID, also works on a plain-http origin such as a NodePort.
 const randomHex = (bytes) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -272,7 +273,7 @@ async function cartView() {
         })),
       h("td", {}, money(item.lineTotalCents)),
       h("td", {}, h("button", {
-        type: "button", class: "link", "data-testid": "remove-line",
+        type: "button", class: "link", "data-testid": "remove-line", "aria-label": `Remove ${item.name}`,
         onclick: async () => {
           try { await setLine(item.productId, 0); say(`Removed ${item.name}.`, "ok"); } catch (error) { say(error.message, "error"); }
           cartView().catch(render.fail);
@@ -379,7 +380,8 @@ async function orderView(id, params) {
   show(h("section", { class: "order", "data-testid": "order" },
     params.get("placed") ? h("p", { class: "notice ok", "data-testid": "order-confirmation" }, "Thank you! Your order has been placed.") : null,
     h("h1", {}, "Order ", h("code", { "data-testid": "order-id" }, order.id)),
-    h("p", {}, "Status: ", h("strong", { "data-testid": "order-status" }, order.status)),
+    h("p", {}, "Status: ", h("strong", { "data-testid": "order-status" }, order.status),
+      " · placed ", h("time", { datetime: order.createdAt, "data-testid": "order-placed" }, when(order.createdAt))),
     h("p", { class: "hint" }, "Keep this order id: it is how you look the order up again."),
     h("ul", { class: "lines" }, order.items.map((i) => h("li", {}, `${i.quantity} × ${i.name} — ${money(i.lineTotalCents)}`))),
     h("p", { class: "total" }, "Total: ", h("strong", {}, money(order.totalCents))),
