@@ -25,7 +25,7 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const when = (rfc3339) => new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short" }).format(new Date(rfc3339));
+const when = (rfc3339) => new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short" }).format(new Date(rfc3339));
 const money = (cents) => new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(cents / 100);
 // getRandomValues, unlike randomUUID, also works on a plain-http origin such as a NodePort.
 const randomHex = (bytes) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
