@@ -725,6 +725,8 @@ def test_readable_on_a_phone(api, web, browser):
 
     try:
         p.go(f"/#/?q={tag}")
+        browser.execute_script("localStorage.clear()")
+        browser.refresh()  # a fresh cart, holding only this product at the checkout
         p.wait("[data-testid=product-grid]")
         fits("the catalog")
         p.shot("phone-catalog")
