@@ -246,14 +246,14 @@ struct Catalog {
     static func productFields(_ request: HTTPRequest, creating: Bool) throws(HTTPError) -> ProductFields {
         var body = try JSONBody.parse(request)
         var f = ProductFields()
-        if creating {
-            f.sku = body.string("sku", required: true, length: 1...64)
-            if let sku = f.sku, !sku.utf8.allSatisfy({ skuCharacters.contains($0) }) {
-                body.fail("sku", "may contain only letters, digits, '-', '_' and '.'")
-            }
-            if let currency = body.string("currency", required: false, length: 3...3), currency != Catalog.currency {
-                body.fail("currency", "must be \(Catalog.currency): this store sells in one currency")
-            }
+        // On a change, `sku` may only repeat the product's own (`update` checks), so a
+        // product read with GET can be sent back with its changes.
+        f.sku = body.string("sku", required: creating, length: 1...64)
+        if creating, let sku = f.sku, !sku.utf8.allSatisfy({ skuCharacters.contains($0) }) {
+            body.fail("sku", "may contain only letters, digits, '-', '_' and '.'")
+        }
+        if let currency = body.string("currency", required: false, length: 3...3), currency != Catalog.currency {
+            body.fail("currency", "must be \(Catalog.currency): this store sells in one currency")
         }
         f.name = body.string("name", required: creating, length: 1...200, nonBlank: true)
         f.description = body.string("description", required: false, length: 0...5000, allowNewlines: true)
@@ -270,9 +270,7 @@ struct Catalog {
             }
             f.imageUrl = .some(url)
         }
-        // New products are always active (the public can see what was just created);
-        // deactivating is DELETE, or PATCH with "active": false.
-        if !creating { f.active = body.bool("active") }
+        f.active = body.bool("active")
         try body.finish()
         return f
     }
@@ -294,7 +292,7 @@ struct Catalog {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))
                     """,
                     [.string(f.sku!), .string(f.name!), .string(f.description ?? ""), .int(category), .int(Int64(f.priceCents!)),
-                     .string(Catalog.currency), .int(Int64(f.stock!)), MySQLValue(f.imageUrl ?? nil), .int(1)])
+                     .string(Catalog.currency), .int(Int64(f.stock!)), MySQLValue(f.imageUrl ?? nil), .int(f.active == false ? 0 : 1)])
                 return Int64(result.lastInsertID)
             }
             return (id, try product(id, includeInactive: true))
@@ -305,7 +303,10 @@ struct Catalog {
 
     func update(_ id: Int64, _ f: ProductFields) throws -> JSONValue {
         let found = try pool.withTransaction { c -> Bool in
-            guard try c.query("SELECT id FROM products WHERE id = ? FOR UPDATE", [.int(id)]).first != nil else { return false }
+            guard let row = try c.query("SELECT sku FROM products WHERE id = ? FOR UPDATE", [.int(id)]).first else { return false }
+            if let sku = f.sku, let current = row[0].string, sku != current {
+                throw Problems.validation([FieldError(field: "sku", message: "cannot be changed (it is \(current)); a new SKU is a new product")])
+            }
             var sets: [String] = []
             var values: [MySQLValue] = []
             if let name = f.name { sets.append("name = ?"); values.append(.string(name)) }

@@ -194,7 +194,7 @@ paths:
     post:
       tags: [admin]
       operationId: createProduct
-      summary: Create an active product (a new category slug creates the category).
+      summary: Create a product, active unless `active` is false (a new category slug creates the category).
       security: [{adminToken: []}]
       requestBody:
         required: true
@@ -790,9 +790,15 @@ components:
         currency: {const: USD, description: This store sells in one currency.}
         stock: {type: integer, minimum: 0, maximum: 1000000000}
         imageUrl: {type: [string, 'null'], maxLength: 2048, pattern: '^(/|/[^/\s\x00-\x1F\x7F-\x9F][^\s\x00-\x1F\x7F-\x9F]*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1F\x7F-\x9F]*)?)$'}
+        active: {type: boolean, default: true, description: False creates the product hidden from the public until a PATCH sets it true.}
     ProductPatch:
       type: object
+      description: >-
+        Members not listed here (id, timestamps) are ignored, so a product read with GET
+        can be sent back with its changes.
       properties:
+        sku: {type: string, description: "Must be the product's own SKU, which cannot change (422 otherwise): a new SKU is a new product."}
+        currency: {const: USD, description: This store sells in one currency.}
         name: {type: string, minLength: 1, maxLength: 200, pattern: '^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$'}
         description: {type: string, maxLength: 5000, pattern: '^[^\x00-\x09\x0B-\x1F\x7F-\x9F]*$', description: Newlines allowed; no other control characters.}
         category: {type: string, minLength: 1, maxLength: 64, pattern: '^[a-z0-9]+(-[a-z0-9]+)*$'}

@@ -288,6 +288,25 @@ def test_create_patch_delete_product(api):
     problem(requests.delete(f"{api.url}/api/v1/products/999999999", headers=ADMIN), 404)
 
 
+def test_product_changes_that_cannot_be_made_are_refused_not_dropped(api):
+    """A field the server would not store gets 422, never a 200 that silently ignored
+    it: the admin learns the change was not made."""
+    draft = requests.post(api.url + "/api/v1/products", headers=ADMIN,
+                          json={"sku": unique(), "name": "Draft", "category": "home-goods", "priceCents": 100, "stock": 1,
+                                "active": False})
+    assert draft.status_code == 201 and draft.json()["active"] is False
+    problem(requests.get(f"{api.url}/api/v1/products/{draft.json()['id']}"), 404)
+    product = make_product(api)
+    url = f"{api.url}/api/v1/products/{product['id']}"
+    for change, field in [({"sku": unique(), "stock": 9}, "sku"), ({"currency": "EUR", "stock": 9}, "currency")]:
+        errors = problem(requests.patch(url, headers=ADMIN, json=change), 422)["errors"]
+        assert [e["field"] for e in errors] == [field]
+    assert requests.get(url).json() == product
+    # What GET gave can be sent back with a change: its own sku and currency pass.
+    sent_back = requests.patch(url, headers=ADMIN, json={**product, "stock": 9})
+    assert sent_back.status_code == 200 and sent_back.json()["stock"] == 9 and sent_back.json()["sku"] == product["sku"]
+
+
 def test_product_validation_names_every_bad_field(api):
     body = problem(requests.post(api.url + "/api/v1/products", headers=ADMIN,
                                  json={"sku": "bad sku!", "name": "", "category": "Not A Slug", "priceCents": -1, "stock": 1.5,
