@@ -183,6 +183,15 @@ final class ShopRulesTests: XCTestCase {
         }
     }
 
+    func testProductFieldsCarryWhatTheServerMustActOn() throws {
+        let draft = try Catalog.productFields(request(#"{"sku":"A-1","name":"A","category":"a","priceCents":1,"stock":1,"active":false}"#), creating: true)
+        XCTAssertEqual(draft.active, false, "a product can be created hidden")
+        // A change carries its sku for `update` to compare with the stored one.
+        XCTAssertEqual(try Catalog.productFields(request(#"{"sku":"A-1","currency":"USD","id":9}"#), creating: false).sku, "A-1")
+        XCTAssertEqual(status { _ = try Catalog.productFields(request(#"{"currency":"EUR"}"#), creating: false) }, 422)
+        XCTAssertEqual(status { _ = try Catalog.productFields(request(#"{"active":"no"}"#), creating: true) }, 422)
+    }
+
     func testProductIdsHaveOneSpelling() throws {
         func id(_ text: String) throws -> Int64 {
             var r = request("")
