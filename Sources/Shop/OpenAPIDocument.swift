@@ -438,7 +438,7 @@ paths:
       summary: Orders, newest first.
       security: [{adminToken: []}]
       parameters:
-        - {name: email, in: query, schema: {type: string, minLength: 1, maxLength: 254}}
+        - {name: email, in: query, description: The customer's email address; matched whole and ignoring case., schema: {type: string, minLength: 1, maxLength: 254}}
         - {name: status, in: query, schema: {$ref: '#/components/schemas/OrderStatus'}}
         - {$ref: '#/components/parameters/Limit'}
         - {$ref: '#/components/parameters/Offset'}

@@ -130,7 +130,7 @@ struct Orders {
         for (name, value) in try uniqueQueryItems(request) {
             switch name {
             case "email":
-                guard !value.isEmpty, value.unicodeScalars.count <= 254 else { throw Problems.badParameter(name, "must be an email address") }
+                guard !value.isEmpty, value.unicodeScalars.count <= 254 else { throw Problems.badParameter(name, "must be an email address of 1 to 254 characters") }
                 email = value
             case "status":
                 guard Orders.statuses.contains(value) else { throw Problems.badParameter(name, "must be one of \(Orders.statuses.joined(separator: ", "))") }
