@@ -45,3 +45,28 @@ def test_scripts_run_serves_the_shop_and_the_api(tmp_path):
     data = re.search(r"data in (tmp/mariadb-\d+)", output)
     assert data, output[-3000:]
     assert not os.path.exists(os.path.join(ROOT, data.group(1))), "the throwaway database's data goes with it"
+
+
+def test_scripts_run_stops_with_a_reason_when_a_port_is_taken(tmp_path):
+    """A port in use must end the run with the server's own reason and a failure
+    status, not leave it pointing the developer at a shop that is not there."""
+    import socket
+    api_port, shop_port = free_port(), free_port()
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind(("0.0.0.0", api_port))
+    taken.listen()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
+    env.update(PORT=str(api_port), FRONTEND_PORT=str(shop_port))
+    process = subprocess.Popen([os.path.join(ROOT, "scripts", "run")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        output = process.communicate(timeout=600)[0]  # includes a release build when run alone
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError("scripts/run neither started nor stopped with a port taken")
+    finally:
+        taken.close()
+    assert process.returncode != 0, output[-3000:]
+    assert "Address already in use" in output and "the API could not start" in output, output[-3000:]
+    assert "shop: open" not in output
