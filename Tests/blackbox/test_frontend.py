@@ -481,7 +481,11 @@ def test_a_path_that_is_not_the_shops_gets_the_shop_saying_page_not_found(api, w
 def test_a_bad_frontend_setting_is_one_line_and_exit_2():
     good = dict(os.environ, PORT="8080", BACKEND_URL="http://127.0.0.1:8080", STATIC_ROOT=FRONTEND, NGINX_TMP=tempfile.mkdtemp())
     assert subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env=good, capture_output=True).returncode == 0
-    for name, value in [("BACKEND_URL", "https://api:8080"), ("PORT", "http"), ("STATIC_ROOT", "/nonexistent"), ("NGINX_TMP", "/proc/storefront")]:
+    for value in ["http://[::1]:8080", "http://127.0.0.1:8080/"]:
+        assert subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env={**good, "BACKEND_URL": value}).returncode == 0, value
+    for name, value in [("BACKEND_URL", "https://api:8080"), ("BACKEND_URL", "http://api:8080/shop"), ("BACKEND_URL", "http://api:99999"),
+                        ("BACKEND_URL", "http://a|b:80"), ("BACKEND_URL", "http://::1"), ("PORT", "http"), ("PORT", "99999"), ("PORT", "0"),
+                        ("STATIC_ROOT", "/nonexistent"), ("NGINX_TMP", "/proc/storefront")]:
         p = subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env={**good, name: value}, capture_output=True, text=True)
         lines = p.stderr.strip().splitlines()
         assert p.returncode == 2 and len(lines) == 1 and f"{name}={value} is not valid" in lines[0], (name, p.stderr)
