@@ -102,6 +102,7 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
     browser.find_element(By.CSS_SELECTOR, "[data-testid=cart-link]").click()
     p.wait("[data-testid=cart-line]")
     assert len(p.all("[data-testid=cart-line]")) == 2
+    assert browser.title == "Your cart · Storefront"  # each view is titled by its heading
     assert search.get_attribute("value") == ""  # the search belongs to the listing, not to the cart
     quantity = browser.find_element(By.CSS_SELECTOR, f"[data-product-id='{lamp['id']}'] [data-testid=line-quantity]")
     quantity.clear()
@@ -112,6 +113,7 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
     browser.find_element(By.CSS_SELECTOR, "[data-testid=go-checkout]").click()
     p.wait("[data-testid=checkout-form]")
     assert browser.find_element(By.CSS_SELECTOR, "[data-testid=checkout-total]").text == "Total: $87.00 (4 items)"
+    assert browser.title == "Check out · Storefront"
     fields = {"name": "Ada Lovelace", "email": "ada@example.com", "line1": "12 Analytical Row", "city": "London",
               "postalCode": "N1 9GU", "country": "gb"}
     for name, value in fields.items():
@@ -120,6 +122,7 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
     browser.find_element(By.CSS_SELECTOR, "[data-testid=place-order]").click()
     p.wait("[data-testid=order-confirmation]")
     order_id = browser.find_element(By.CSS_SELECTOR, "[data-testid=order-id]").text
+    assert browser.title == f"Order {order_id} · Storefront"
     placed = browser.find_element(By.CSS_SELECTOR, "[data-testid=order-placed]")
     assert placed.get_attribute("datetime") == requests.get(f"{api.url}/api/v1/orders/{order_id}").json()["createdAt"] and placed.text
     p.shot("confirmation")
@@ -160,6 +163,12 @@ def test_a_shopper_can_buy_with_the_keyboard_alone(api, web, browser):
                 return focused
         raise AssertionError(f"{css} cannot be reached with Tab")
 
+    # "Skip to content" moves the focus past the header and leaves the page as it was.
+    tab_to(".skip")
+    keys.send_keys(Keys.ENTER).perform()
+    assert browser.execute_script("return document.activeElement.id") == "main"
+    assert browser.execute_script("return location.hash") == f"#/product/{item['id']}"
+    assert p.all("[data-testid=product] [data-testid=add-to-cart]") and not p.all("[data-testid=page-not-found]")
     tab_to("[data-testid=product] [data-testid=add-to-cart]")
     keys.send_keys(Keys.ENTER).perform()
     p.wait_text("#notice", "Added")

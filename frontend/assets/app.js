@@ -33,6 +33,9 @@ const randomHex = (bytes) => Array.from(crypto.getRandomValues(new Uint8Array(by
 function show(...nodes) {
   main.replaceChildren(...nodes);
   main.focus({ preventScroll: true });
+  // Each view is titled by its heading, so tabs, history and screen readers tell them apart.
+  const heading = main.querySelector("h1")?.textContent;
+  document.title = heading ? `${heading} · Storefront` : "Storefront";
 }
 
 function say(text, kind = "info") {
@@ -450,6 +453,13 @@ document.getElementById("search").addEventListener("submit", (event) => {
   event.preventDefault();
   const q = event.target.elements.q.value.trim();
   location.hash = q ? `#/?q=${encodeURIComponent(q)}` : "#/";
+});
+
+// The skip link moves the focus only: following its "#main" would be a route, and
+// that route is no page of the shop.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
 });
 
 window.addEventListener("hashchange", () => { say(""); render(); });
