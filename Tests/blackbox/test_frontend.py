@@ -140,6 +140,15 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
     assert requests.get(f"{api.url}/api/v1/products/{lamp['id']}").json()["stock"] == 10
 
 
+def contrast_on_white(css_rgb):
+    """WCAG 2's contrast ratio of an `rgb(r, g, b)` colour against white."""
+    def linear(c):
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(x) for x in re.findall(r"\d+", css_rgb)[:3])
+    return 1.05 / (0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b) + 0.05)
+
+
 def test_a_shopper_can_buy_with_the_keyboard_alone(api, web, browser):
     """Tab, type and Enter only, from a product page to the confirmation; every
     control that takes the focus shows it."""
@@ -157,8 +166,10 @@ def test_a_shopper_can_buy_with_the_keyboard_alone(api, web, browser):
             focused = browser.switch_to.active_element
             if focused.tag_name == "body":
                 continue  # past the last control, on its way round to the first
-            style = browser.execute_script("const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.boxShadow]", focused)
-            assert style != ["none", "none"], f"no visible focus on {focused.get_attribute('outerHTML')[:120]}"
+            style = browser.execute_script("const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.boxShadow, s.outlineColor]", focused)
+            assert style[:2] != ["none", "none"], f"no visible focus on {focused.get_attribute('outerHTML')[:120]}"
+            if style[0] != "none":  # WCAG 1.4.11: the ring stands 3:1 against white, the lightest background here
+                assert contrast_on_white(style[2]) >= 3, (style[2], focused.get_attribute("outerHTML")[:120])
             if browser.execute_script("return arguments[0].matches(arguments[1])", focused, css):
                 return focused
         raise AssertionError(f"{css} cannot be reached with Tab")
