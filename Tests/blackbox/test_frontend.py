@@ -190,6 +190,8 @@ def test_a_shopper_can_buy_with_the_keyboard_alone(api, web, browser):
     keys.send_keys(Keys.ENTER).perform()
     p.wait("[data-testid=checkout-form]")
     for name, value in {"email": "keys@example.com", "name": "Ada", "line1": "1 Main St", "city": "X", "postalCode": "1", "country": "US"}.items():
+        edge = browser.execute_script("return getComputedStyle(arguments[0]).borderTopColor", browser.find_element(By.ID, f"f-{name}"))
+        assert contrast_on_white(edge) >= 3, (name, edge)  # an empty field can be found
         tab_to(f"#f-{name}")
         keys.send_keys(value).perform()
     tab_to("[data-testid=place-order]")
