@@ -93,8 +93,11 @@ def test_browse_search_cart_checkout_cancel(api, web, browser):
     assert {c.get_attribute("data-product-id") for c in cards} == {str(lamp["id"]), str(mug["id"])}
     p.shot("search")
 
+    names = {str(lamp["id"]): lamp["name"], str(mug["id"]): mug["name"]}
     for card in p.all("[data-testid=product-card]"):
-        card.find_element(By.CSS_SELECTOR, "[data-testid=add-to-cart]").click()
+        add = card.find_element(By.CSS_SELECTOR, "[data-testid=add-to-cart]")
+        assert add.accessible_name == f"Add to cart: {names[card.get_attribute('data-product-id')]}"
+        add.click()
         p.wait_text("#notice", "Added")
     p.wait_text("#cart-count", "2")
     p.shot("added-two")
