@@ -4,6 +4,7 @@ the API through the frontend's proxy, then Ctrl-C."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -50,7 +51,6 @@ def test_scripts_run_serves_the_shop_and_the_api(tmp_path):
 def test_scripts_run_stops_with_a_reason_when_a_port_is_taken(tmp_path):
     """A port in use must end the run with the server's own reason and a failure
     status, not leave it pointing the developer at a shop that is not there."""
-    import socket
     api_port, shop_port = free_port(), free_port()
     taken = socket.socket()
     taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
