@@ -25,7 +25,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from selenium_axe_python import Axe
 
-from conftest import ADMIN, FRONTEND, free_port, make_product, mariadb, nginx, unique
+from conftest import ADMIN, FRONTEND, free_port, make_cart, make_product, mariadb, nginx, unique
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHOTS = os.path.join(ROOT, "tmp", "screenshots")
@@ -250,6 +250,55 @@ def test_category_sort_pages_a_cart_that_survives_a_reload_and_order_look_up(api
     lookup.send_keys(order_id + "\n")
     p.wait_text("[data-testid=order-status]", "pending")
     assert order_id in browser.find_element(By.CSS_SELECTOR, "[data-testid=order]").text
+
+
+def test_a_cart_quantity_of_0_removes_the_line_and_one_out_of_range_is_put_back(api, web, browser):
+    kept, dropped = make_product(api, name=f"Kept {uuid.uuid4().hex[:6]}"), make_product(api, name=f"Dropped {uuid.uuid4().hex[:6]}")
+    cart = make_cart(api, [(kept["id"], 2), (dropped["id"], 1)])
+    p = Page(browser, web)
+    p.go("/")
+    browser.execute_script("localStorage.setItem('storefront.cartId', arguments[0])", cart)
+    p.go("/#/cart")
+    p.wait("[data-testid=cart-line]")
+
+    def quantity(product):
+        return browser.find_element(By.CSS_SELECTOR, f"[data-product-id='{product['id']}'] [data-testid=line-quantity]")
+
+    for typed in ["150", "2.5", "-1"]:
+        field = quantity(kept)
+        field.clear()
+        field.send_keys(typed + "\t")
+        p.wait_text("#notice", "Quantities go from 1 to 100")
+        assert quantity(kept).get_attribute("value") == "2", typed  # what the cart holds, not what was typed
+        browser.execute_script("document.getElementById('notice').textContent = ''")
+    field = quantity(dropped)
+    field.clear()
+    field.send_keys("0\t")
+    p.wait_text("#notice", f"Removed {dropped['name']}")
+    p.wait_text("#cart-count", "2")
+    lines = requests.get(f"{api.url}/api/v1/carts/{cart}").json()["items"]
+    assert [(line["productId"], line["quantity"]) for line in lines] == [(kept["id"], 2)]
+
+
+def test_a_slow_page_cannot_replace_the_one_asked_for_after_it(api, web, browser):
+    """A shopper who clicks on before the catalog has come sees the page clicked, not
+    the catalog arriving late over it."""
+    slow = ("const send = window.fetch; window.fetch = (url, ...rest) => String(url).includes('/products?')"
+            " ? new Promise((done) => setTimeout(done, 1500)).then(() => send(url, ...rest)) : send(url, ...rest);")
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": slow})
+    try:
+        p = Page(browser, web)
+        p.go("/#/orders")
+        browser.refresh()  # a new document, which the script runs in
+        p.wait("[data-testid=lookup-id]")
+        browser.execute_script("location.hash = '#/'")  # the catalog, slowed
+        browser.execute_script("location.hash = '#/orders'")  # and on before it came
+        time.sleep(2.5)
+        assert p.all("[data-testid=lookup-id]") and not p.all("[data-testid=product-grid]")
+        assert browser.title == "Find an order · Storefront"
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+        browser.refresh()
 
 
 def test_a_cart_deleted_while_the_page_is_open_is_replaced_on_the_next_add(api, web, browser):

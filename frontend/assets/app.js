@@ -214,35 +214,34 @@ async function catalogView(params) {
   const pages = Math.max(1, Math.ceil(list.total / PAGE_SIZE));
   const heading = q ? `Results for “${q}”` : category ? (categories.items.find((c) => c.slug === category)?.name || category) : "All products";
 
-  show(
-    h("div", { class: "catalog" },
-      h("nav", { class: "categories", "aria-label": "Categories" },
-        h("a", { href: link({ category: "" }), "aria-current": category ? false : "page" }, "All"),
-        categories.items.filter((c) => c.productCount > 0 || c.slug === category).map((c) =>
-          h("a", { href: link({ category: c.slug }), "aria-current": c.slug === category ? "page" : false, "data-testid": "category" },
-            `${c.name} (${c.productCount})`))),
-      h("section", { class: "results" },
-        h("div", { class: "results-head" },
-          h("h1", {}, heading),
-          h("label", { class: "sort" }, "Sort ",
-            h("select", { "data-testid": "sort", onchange: (e) => { location.hash = link({ sort: e.target.value }); } },
-              [["", "Featured"], ["name", "Name"], ["price", "Price: low to high"], ["-price", "Price: high to low"], ["newest", "Newest"]]
-                .map(([value, label]) => h("option", { value, selected: value === sort }, label))))),
-        list.items.length
-          ? h("div", { class: "grid", "data-testid": "product-grid" }, list.items.map(productCard))
-          : h("p", { class: "empty", "data-testid": "no-results" }, "No products match. Try another search or category."),
-        pages > 1 ? h("nav", { class: "pager", "aria-label": "Pages" },
-          page > 1 ? h("a", { href: link({ page: String(page - 1) }), rel: "prev" }, "← Previous") : h("span"),
-          h("span", {}, `Page ${page} of ${pages} · ${list.total} products`),
-          page < pages ? h("a", { href: link({ page: String(page + 1) }), rel: "next", "data-testid": "next-page" }, "Next →") : h("span"))
-          : null)));
+  return h("div", { class: "catalog" },
+    h("nav", { class: "categories", "aria-label": "Categories" },
+      h("a", { href: link({ category: "" }), "aria-current": category ? false : "page" }, "All"),
+      categories.items.filter((c) => c.productCount > 0 || c.slug === category).map((c) =>
+        h("a", { href: link({ category: c.slug }), "aria-current": c.slug === category ? "page" : false, "data-testid": "category" },
+          `${c.name} (${c.productCount})`))),
+    h("section", { class: "results" },
+      h("div", { class: "results-head" },
+        h("h1", {}, heading),
+        h("label", { class: "sort" }, "Sort ",
+          h("select", { "data-testid": "sort", onchange: (e) => { location.hash = link({ sort: e.target.value }); } },
+            [["", "Featured"], ["name", "Name"], ["price", "Price: low to high"], ["-price", "Price: high to low"], ["newest", "Newest"]]
+              .map(([value, label]) => h("option", { value, selected: value === sort }, label))))),
+      list.items.length
+        ? h("div", { class: "grid", "data-testid": "product-grid" }, list.items.map(productCard))
+        : h("p", { class: "empty", "data-testid": "no-results" }, "No products match. Try another search or category."),
+      pages > 1 ? h("nav", { class: "pager", "aria-label": "Pages" },
+        page > 1 ? h("a", { href: link({ page: String(page - 1) }), rel: "prev" }, "← Previous") : h("span"),
+        h("span", {}, `Page ${page} of ${pages} · ${list.total} products`),
+        page < pages ? h("a", { href: link({ page: String(page + 1) }), rel: "next", "data-testid": "next-page" }, "Next →") : h("span"))
+        : null));
 }
 
 async function productView(id) {
   const product = await api(`/products/${encodeURIComponent(id)}`);
   const out = product.stock === 0;
   const quantity = h("input", { id: "qty", type: "number", min: 1, max: 100, value: 1, required: true });
-  show(h("article", { class: "product", "data-testid": "product" },
+  return h("article", { class: "product", "data-testid": "product" },
     productImage(product, { width: 480, height: 300 }),
     h("div", {},
       h("p", { class: "crumbs" }, h("a", { href: `#/?category=${encodeURIComponent(product.category)}` }, product.category)),
@@ -252,14 +251,13 @@ async function productView(id) {
       h("p", { class: out ? "stock out" : "stock" }, out ? "Out of stock" : `${product.stock.toLocaleString("en-US")} in stock`),
       h("form", { class: "add", onsubmit: (e) => { e.preventDefault(); addToCart(product, parseInt(quantity.value, 10) || 1); } },
         h("label", { for: "qty" }, "Quantity"), quantity,
-        h("button", { type: "submit", disabled: out, "data-testid": "add-to-cart" }, out ? "Sold out" : "Add to cart")))));
+        h("button", { type: "submit", disabled: out, "data-testid": "add-to-cart" }, out ? "Sold out" : "Add to cart"))));
 }
 
 async function cartView() {
   await loadCart();
   if (!cart || cart.items.length === 0) {
-    show(h("section", { class: "empty", "data-testid": "cart-empty" }, h("h1", {}, "Your cart is empty"), h("a", { href: "#/" }, "Browse the shop")));
-    return;
+    return h("section", { class: "empty", "data-testid": "cart-empty" }, h("h1", {}, "Your cart is empty"), h("a", { href: "#/" }, "Browse the shop"));
   }
   const rows = cart.items.map((item) =>
     h("tr", { "data-testid": "cart-line", "data-product-id": item.productId },
@@ -270,11 +268,20 @@ async function cartView() {
         h("input", {
           id: `q-${item.productId}`, type: "number", min: 1, max: 100, value: item.quantity, "data-testid": "line-quantity",
           onchange: async (e) => {
-            const quantity = parseInt(e.target.value, 10);
-            if (!(quantity >= 1 && quantity <= 100)) { say("Quantities go from 1 to 100.", "error"); return; }
-            try { await setLine(item.productId, quantity); say("Cart updated.", "ok"); }
+            // 0 removes the line, as in the API. Anything else out of range is put back,
+            // so the field never shows a quantity the cart does not hold. An emptied
+            // field is someone about to type.
+            const text = e.target.value.trim();
+            if (!text) return;
+            const quantity = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
+            if (!(quantity <= 100)) {
+              e.target.value = item.quantity;
+              say("Quantities go from 1 to 100; 0 removes the line.", "error");
+              return;
+            }
+            try { await setLine(item.productId, quantity); say(quantity ? "Cart updated." : `Removed ${item.name}.`, "ok"); }
             catch (error) { say(stockMessage(error, { [item.productId]: item.name }), "error"); }
-            cartView().catch(render.fail);
+            render();
           },
         })),
       h("td", {}, money(item.lineTotalCents)),
@@ -282,17 +289,17 @@ async function cartView() {
         type: "button", class: "link", "data-testid": "remove-line", "aria-label": `Remove ${item.name}`,
         onclick: async () => {
           try { await setLine(item.productId, 0); say(`Removed ${item.name}.`, "ok"); } catch (error) { say(error.message, "error"); }
-          cartView().catch(render.fail);
+          render();
         },
       }, "Remove"))));
-  show(h("section", { class: "cart" },
+  return h("section", { class: "cart" },
     h("h1", {}, "Your cart"),
     h("table", {},
       h("thead", {}, h("tr", {}, ["Product", "Price", "Quantity", "Total"].map((t) => h("th", { scope: "col" }, t)),
         h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Remove")))),
       h("tbody", {}, rows)),
     h("p", { class: "total" }, "Subtotal: ", h("strong", { "data-testid": "cart-subtotal" }, money(cart.subtotalCents))),
-    h("a", { class: "button", href: "#/checkout", "data-testid": "go-checkout" }, "Check out")));
+    h("a", { class: "button", href: "#/checkout", "data-testid": "go-checkout" }, "Check out"));
 }
 
 // Field rules mirror the API's (docs/openapi.yaml), so most mistakes are caught before sending.
@@ -310,7 +317,7 @@ const FIELDS = [
 
 async function checkoutView() {
   await loadCart();
-  if (!cart || cart.items.length === 0) { location.hash = "#/cart"; return; }
+  if (!cart || cart.items.length === 0) { location.hash = "#/cart"; return null; }
   const inputs = {};
   const errors = {};
   let attempt = null;  // { sent: the body as sent, key: its Idempotency-Key }
@@ -376,14 +383,14 @@ async function checkoutView() {
         : stockMessage(error, Object.fromEntries(cart.items.map((i) => [i.productId, i.name]))), "error");
     }
   });
-  show(h("section", {}, h("h1", {}, "Check out"), form));
+  return h("section", {}, h("h1", {}, "Check out"), form);
 }
 
 async function orderView(id, params) {
   const order = await api(`/orders/${encodeURIComponent(id)}`);
   const cancellable = order.status === "pending" || order.status === "paid";
   const address = order.shippingAddress;
-  show(h("section", { class: "order", "data-testid": "order" },
+  return h("section", { class: "order", "data-testid": "order" },
     params.get("placed") ? h("p", { class: "notice ok", "data-testid": "order-confirmation" }, "Thank you! Your order has been placed.") : null,
     h("h1", {}, "Order ", h("code", { "data-testid": "order-id" }, order.id)),
     h("p", {}, "Status: ", h("strong", { "data-testid": "order-status" }, order.status),
@@ -399,17 +406,19 @@ async function orderView(id, params) {
         e.target.disabled = true;
         try { await api(`/orders/${order.id}/cancel`, { method: "POST" }); say("Your order has been cancelled.", "ok"); }
         catch (error) { say(error.message, "error"); }
-        orderView(id, new URLSearchParams()).catch(render.fail);
+        // Without "placed": the thanks are no longer news (and no hashchange clears the notice).
+        history.replaceState(null, "", `#/order/${encodeURIComponent(id)}`);
+        render();
       },
-    }, "Cancel order") : null));
+    }, "Cancel order") : null);
 }
 
 function lookupView() {
   const input = h("input", { id: "order-id", name: "orderId", required: true, maxlength: 64, autocomplete: "off", "data-testid": "lookup-id" });
-  show(h("section", {},
+  return h("section", {},
     h("h1", {}, "Find an order"),
     h("form", { class: "lookup", onsubmit: (e) => { e.preventDefault(); if (input.value.trim()) location.hash = `#/order/${encodeURIComponent(input.value.trim())}`; } },
-      h("label", { for: "order-id" }, "Order id"), input, h("button", { type: "submit" }, "Look up"))));
+      h("label", { for: "order-id" }, "Order id"), input, h("button", { type: "submit" }, "Look up")));
 }
 
 // ---------- routing ----------
@@ -422,7 +431,13 @@ const pageNotFound = () => h("section", { class: "empty", "data-testid": "page-n
 let strayPath = location.pathname !== "/" && location.pathname !== "/index.html";
 if (strayPath) history.replaceState(null, "", "/");
 
+// A view may still be loading when the next one starts (a click before the catalog
+// came): only the latest render may fill the page, or a slow one would show a page
+// that is not the address's.
+let renders = 0;
+
 async function render() {
+  const mine = ++renders;
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);
   const parts = (path || "/").split("/").filter(Boolean);
@@ -431,16 +446,18 @@ async function render() {
   // The search box shows the search of the listing on screen, and no other page's.
   if (parts.length !== 0 || stray) document.getElementById("search-q").value = "";
   try {
-    if (stray) show(pageNotFound());
-    else if (parts.length === 0) await catalogView(params);
-    else if (parts[0] === "product" && parts[1]) await productView(parts[1]);
-    else if (parts[0] === "cart") await cartView();
-    else if (parts[0] === "checkout") await checkoutView();
-    else if (parts[0] === "order" && parts[1]) await orderView(decodeURIComponent(parts[1]), params);
-    else if (parts[0] === "orders") lookupView();
-    else show(pageNotFound());
+    let view;
+    if (stray) view = pageNotFound();
+    else if (parts.length === 0) view = await catalogView(params);
+    else if (parts[0] === "product" && parts[1]) view = await productView(parts[1]);
+    else if (parts[0] === "cart") view = await cartView();
+    else if (parts[0] === "checkout") view = await checkoutView();
+    else if (parts[0] === "order" && parts[1]) view = await orderView(decodeURIComponent(parts[1]), params);
+    else if (parts[0] === "orders") view = lookupView();
+    else view = pageNotFound();
+    if (view && mine === renders) show(view);
   } catch (error) {
-    render.fail(error);
+    if (mine === renders) render.fail(error);
   }
 }
 
