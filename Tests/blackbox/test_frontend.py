@@ -301,6 +301,22 @@ def test_a_slow_page_cannot_replace_the_one_asked_for_after_it(api, web, browser
         browser.refresh()
 
 
+def test_two_quick_adds_on_a_first_visit_make_one_cart_holding_both(api, web, browser):
+    """A double click sends its second add before the first has answered: it must wait
+    for the first's cart, not make a second one, and must count its unit."""
+    item = make_product(api, name=f"Twice {uuid.uuid4().hex[:6]}", stock=5)
+    p = Page(browser, web)
+    p.go(f"/#/product/{item['id']}")
+    browser.execute_script("localStorage.clear()")
+    browser.refresh()
+    add = p.wait("[data-testid=product] [data-testid=add-to-cart]")
+    browser.execute_script("arguments[0].click(); arguments[0].click()", add)
+    p.wait_text("#cart-count", "2")
+    cart = browser.execute_script("return localStorage.getItem('storefront.cartId')")
+    lines = requests.get(f"{api.url}/api/v1/carts/{cart}").json()["items"]
+    assert [(line["productId"], line["quantity"]) for line in lines] == [(item["id"], 2)]
+
+
 def test_a_cart_deleted_while_the_page_is_open_is_replaced_on_the_next_add(api, web, browser):
     """Housekeeping deletes a cart after a month without a change (or a developer
     re-seeds): the next add starts a new cart instead of showing "No cart"."""

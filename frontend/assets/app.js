@@ -127,22 +127,33 @@ function updateBadge() {
   document.getElementById("cart-count").textContent = String(cart ? cart.itemCount : 0);
 }
 
-async function setLine(productId, quantity) {
-  await ensureCart();
-  try {
-    cart = await api(`/carts/${cart.id}/items/${productId}`, { method: "PUT", body: { quantity } });
-  } catch (error) {
-    // The cart was checked out elsewhere, or deleted after a month without a change
-    // (a 404 that is not the product's): start a new one and try again.
-    const ordered = error.status === 409 && error.problem.type === "/problems/cart-ordered";
-    if (!ordered && !(error.status === 404 && (await loadCart()) === null)) throw error;
-    savedCart.set(null);
-    cart = null;
+// One cart change at a time, each from the cart the one before left: two quick
+// clicks on a first visit would otherwise make two carts and count one unit.
+// `quantity` is the line's new quantity, or a function of its current one.
+let cartChanges = Promise.resolve();
+
+function setLine(productId, quantity) {
+  const wanted = () => (typeof quantity === "function"
+    ? quantity(cart?.items.find((item) => item.productId === productId)?.quantity ?? 0) : quantity);
+  const change = cartChanges.then(async () => {
     await ensureCart();
-    cart = await api(`/carts/${cart.id}/items/${productId}`, { method: "PUT", body: { quantity } });
-  } finally {
-    updateBadge();
-  }
+    try {
+      cart = await api(`/carts/${cart.id}/items/${productId}`, { method: "PUT", body: { quantity: wanted() } });
+    } catch (error) {
+      // The cart was checked out elsewhere, or deleted after a month without a change
+      // (a 404 that is not the product's): start a new one and try again.
+      const ordered = error.status === 409 && error.problem.type === "/problems/cart-ordered";
+      if (!ordered && !(error.status === 404 && (await loadCart()) === null)) throw error;
+      savedCart.set(null);
+      cart = null;
+      await ensureCart();
+      cart = await api(`/carts/${cart.id}/items/${productId}`, { method: "PUT", body: { quantity: wanted() } });
+    } finally {
+      updateBadge();
+    }
+  });
+  cartChanges = change.catch(() => {});
+  return change;
 }
 
 // A stock refusal names each short line; `names` (product id → name) says which
@@ -158,9 +169,8 @@ function stockMessage(error, names) {
 }
 
 async function addToCart(product, quantity = 1) {
-  const line = cart?.items.find((item) => item.productId === product.id);
   try {
-    await setLine(product.id, (line ? line.quantity : 0) + quantity);
+    await setLine(product.id, (current) => current + quantity);
     say(`Added ${product.name} to your cart.`, "ok");
   } catch (error) {
     say(stockMessage(error, { [product.id]: product.name }), "error");
