@@ -317,6 +317,27 @@ def test_two_quick_adds_on_a_first_visit_make_one_cart_holding_both(api, web, br
     assert [(line["productId"], line["quantity"]) for line in lines] == [(item["id"], 2)]
 
 
+def test_the_checkout_waits_for_an_add_still_on_its_way(api, web, browser):
+    """Add, then straight to the checkout: its total must be the cart's with the add,
+    which is what the order will hold."""
+    item = make_product(api, name=f"Late {uuid.uuid4().hex[:6]}", priceCents=700, stock=5)
+    slow = ("const send = window.fetch; window.fetch = (url, init, ...rest) => init && init.method === 'PUT'"
+            " ? new Promise((done) => setTimeout(done, 1500)).then(() => send(url, init, ...rest)) : send(url, init, ...rest);")
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": slow})
+    try:
+        p = Page(browser, web)
+        p.go(f"/#/product/{item['id']}")
+        browser.execute_script("localStorage.clear()")
+        browser.refresh()
+        p.wait("[data-testid=product] [data-testid=add-to-cart]").click()
+        browser.execute_script("location.hash = '#/checkout'")
+        p.wait("[data-testid=checkout-form]")
+        assert browser.find_element(By.CSS_SELECTOR, "[data-testid=checkout-total]").text == "Total: $7.00 (1 item)"
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+        browser.refresh()
+
+
 def test_a_cart_deleted_while_the_page_is_open_is_replaced_on_the_next_add(api, web, browser):
     """Housekeeping deletes a cart after a month without a change (or a developer
     re-seeds): the next add starts a new cart instead of showing "No cart"."""

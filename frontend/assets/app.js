@@ -265,6 +265,7 @@ async function productView(id) {
 }
 
 async function cartView() {
+  await cartChanges;  // a change still on its way would be missing from the page
   await loadCart();
   if (!cart || cart.items.length === 0) {
     return h("section", { class: "empty", "data-testid": "cart-empty" }, h("h1", {}, "Your cart is empty"), h("a", { href: "#/" }, "Browse the shop"));
@@ -326,6 +327,7 @@ const FIELDS = [
 ];
 
 async function checkoutView() {
+  await cartChanges;  // the total shown is the total ordered
   await loadCart();
   if (!cart || cart.items.length === 0) { location.hash = "#/cart"; return null; }
   const inputs = {};
