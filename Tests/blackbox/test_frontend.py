@@ -25,7 +25,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from selenium_axe_python import Axe
 
-from conftest import ADMIN, FRONTEND, free_port, make_cart, make_product, mariadb, nginx, unique
+from conftest import ADMIN, FRONTEND, free_port, make_cart, make_product, mariadb, nginx, order_body, unique
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHOTS = os.path.join(ROOT, "tmp", "screenshots")
@@ -333,6 +333,28 @@ def test_the_checkout_waits_for_an_add_still_on_its_way(api, web, browser):
         browser.execute_script("location.hash = '#/checkout'")
         p.wait("[data-testid=checkout-form]")
         assert browser.find_element(By.CSS_SELECTOR, "[data-testid=checkout-total]").text == "Total: $7.00 (1 item)"
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+        browser.refresh()
+
+
+def test_a_cancel_that_answers_after_the_shopper_moved_on_leaves_the_page_alone(api, web, browser):
+    item = make_product(api, stock=5)
+    order = requests.post(f"{api.url}/api/v1/orders", json=order_body(make_cart(api, [(item["id"], 1)]))).json()
+    slow = ("const send = window.fetch; window.fetch = (url, ...rest) => String(url).endsWith('/cancel')"
+            " ? new Promise((done) => setTimeout(done, 1500)).then(() => send(url, ...rest)) : send(url, ...rest);")
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": slow})
+    try:
+        p = Page(browser, web)
+        p.go(f"/#/order/{order['id']}")
+        browser.refresh()
+        p.wait("[data-testid=cancel-order]").click()
+        browser.switch_to.alert.accept()
+        browser.execute_script("location.hash = '#/orders'")
+        p.wait("[data-testid=lookup-id]")
+        WebDriverWait(browser, 10).until(lambda d: requests.get(f"{api.url}/api/v1/orders/{order['id']}").json()["status"] == "cancelled")
+        time.sleep(0.5)
+        assert browser.execute_script("return location.hash") == "#/orders" and p.all("[data-testid=lookup-id]")
     finally:
         browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
         browser.refresh()

@@ -416,8 +416,10 @@ async function orderView(id, params) {
       onclick: async (e) => {
         if (!confirm("Cancel this order?")) return;
         e.target.disabled = true;
+        const here = location.hash;
         try { await api(`/orders/${order.id}/cancel`, { method: "POST" }); say("Your order has been cancelled.", "ok"); }
         catch (error) { say(error.message, "error"); }
+        if (location.hash !== here) return;  // the shopper has moved on
         // Without "placed": the thanks are no longer news (and no hashchange clears the notice).
         history.replaceState(null, "", `#/order/${encodeURIComponent(id)}`);
         render();
