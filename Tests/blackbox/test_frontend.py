@@ -1,5 +1,6 @@
 """The shop in a real browser (headless Chromium), through nginx, against the
 real backend and database. Screenshots of each step go to tmp/screenshots/."""
+import contextlib
 import hashlib
 import http.server
 import json
@@ -280,13 +281,29 @@ def test_a_cart_quantity_of_0_removes_the_line_and_one_out_of_range_is_put_back(
     assert [(line["productId"], line["quantity"]) for line in lines] == [(kept["id"], 2)]
 
 
+@contextlib.contextmanager
+def on_every_page(browser, source):
+    """Runs the script `source` first in every document the browser opens, until the
+    block ends; the page is then loaded again without it."""
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+    try:
+        yield
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+        browser.refresh()
+
+
+def slow_fetch(condition):
+    """A script holding back by 1.5 s each fetch for which `condition`, JavaScript on
+    `url` and `init`, holds: a slow network for one kind of request."""
+    return ("const send = window.fetch; window.fetch = (url, init) => (" + condition + ")"
+            " ? new Promise((done) => setTimeout(done, 1500)).then(() => send(url, init)) : send(url, init);")
+
+
 def test_a_slow_page_cannot_replace_the_one_asked_for_after_it(api, web, browser):
     """A shopper who clicks on before the catalog has come sees the page clicked, not
     the catalog arriving late over it."""
-    slow = ("const send = window.fetch; window.fetch = (url, ...rest) => String(url).includes('/products?')"
-            " ? new Promise((done) => setTimeout(done, 1500)).then(() => send(url, ...rest)) : send(url, ...rest);")
-    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": slow})
-    try:
+    with on_every_page(browser, slow_fetch("String(url).includes('/products?')")):
         p = Page(browser, web)
         p.go("/#/orders")
         browser.refresh()  # a new document, which the script runs in
@@ -296,9 +313,6 @@ def test_a_slow_page_cannot_replace_the_one_asked_for_after_it(api, web, browser
         time.sleep(2.5)
         assert p.all("[data-testid=lookup-id]") and not p.all("[data-testid=product-grid]")
         assert browser.title == "Find an order · Storefront"
-    finally:
-        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
-        browser.refresh()
 
 
 def test_two_quick_adds_on_a_first_visit_make_one_cart_holding_both(api, web, browser):
@@ -321,10 +335,7 @@ def test_the_checkout_waits_for_an_add_still_on_its_way(api, web, browser):
     """Add, then straight to the checkout: its total must be the cart's with the add,
     which is what the order will hold."""
     item = make_product(api, name=f"Late {uuid.uuid4().hex[:6]}", priceCents=700, stock=5)
-    slow = ("const send = window.fetch; window.fetch = (url, init, ...rest) => init && init.method === 'PUT'"
-            " ? new Promise((done) => setTimeout(done, 1500)).then(() => send(url, init, ...rest)) : send(url, init, ...rest);")
-    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": slow})
-    try:
+    with on_every_page(browser, slow_fetch("init?.method === 'PUT'")):
         p = Page(browser, web)
         p.go(f"/#/product/{item['id']}")
         browser.execute_script("localStorage.clear()")
@@ -333,18 +344,12 @@ def test_the_checkout_waits_for_an_add_still_on_its_way(api, web, browser):
         browser.execute_script("location.hash = '#/checkout'")
         p.wait("[data-testid=checkout-form]")
         assert browser.find_element(By.CSS_SELECTOR, "[data-testid=checkout-total]").text == "Total: $7.00 (1 item)"
-    finally:
-        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
-        browser.refresh()
 
 
 def test_a_cancel_that_answers_after_the_shopper_moved_on_leaves_the_page_alone(api, web, browser):
     item = make_product(api, stock=5)
     order = requests.post(f"{api.url}/api/v1/orders", json=order_body(make_cart(api, [(item["id"], 1)]))).json()
-    slow = ("const send = window.fetch; window.fetch = (url, ...rest) => String(url).endsWith('/cancel')"
-            " ? new Promise((done) => setTimeout(done, 1500)).then(() => send(url, ...rest)) : send(url, ...rest);")
-    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": slow})
-    try:
+    with on_every_page(browser, slow_fetch("String(url).endsWith('/cancel')")):
         p = Page(browser, web)
         p.go(f"/#/order/{order['id']}")
         browser.refresh()
@@ -355,9 +360,6 @@ def test_a_cancel_that_answers_after_the_shopper_moved_on_leaves_the_page_alone(
         WebDriverWait(browser, 10).until(lambda d: requests.get(f"{api.url}/api/v1/orders/{order['id']}").json()["status"] == "cancelled")
         time.sleep(0.5)
         assert browser.execute_script("return location.hash") == "#/orders" and p.all("[data-testid=lookup-id]")
-    finally:
-        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
-        browser.refresh()
 
 
 def test_a_cart_deleted_while_the_page_is_open_is_replaced_on_the_next_add(api, web, browser):
@@ -418,8 +420,7 @@ def test_a_browser_that_refuses_storage_can_still_buy(api, web, browser):
     and the cart then lasts as long as the page."""
     item = make_product(api, name=f"Cookieless {uuid.uuid4().hex[:6]}", stock=5)
     refuse = "Object.defineProperty(window, 'localStorage', {get() { throw new DOMException('The operation is insecure.', 'SecurityError'); }});"
-    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": refuse})
-    try:
+    with on_every_page(browser, refuse):
         p = Page(browser, web)
         p.go(f"/#/product/{item['id']}")
         browser.refresh()  # a new document, which the script runs in
@@ -430,9 +431,6 @@ def test_a_browser_that_refuses_storage_can_still_buy(api, web, browser):
         p.wait("[data-testid=order-confirmation]")
         order_id = browser.find_element(By.CSS_SELECTOR, "[data-testid=order-id]").text
         assert requests.get(f"{api.url}/api/v1/orders/{order_id}").json()["items"][0]["productId"] == item["id"]
-    finally:
-        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
-        browser.refresh()
 
 
 def test_a_checkout_refused_for_stock_can_be_placed_once_the_cart_is_fixed(api, web, browser):
