@@ -126,6 +126,12 @@ def test_many_clients_that_pipeline_without_reading_stay_within_the_memory_limit
 def test_max_connections_closes_the_ones_past_it_at_once():
     s = Server(env={"MAX_CONNECTIONS": "2", "MIGRATE_ON_START": "false"})
     try:
+        # The start-up probe's connection counts until the server has read its close:
+        # wait until a lone request (which the server closes itself) sees only itself.
+        deadline = time.time() + 5
+        while "http_connections_open 1\n" not in requests.get(s.url + "/metrics", headers={"Connection": "close"}).text:
+            assert time.time() < deadline, "the start-up probe's connection never closed"
+            time.sleep(0.05)
         with s.connect() as a, s.connect() as b:
             for conn in (a, b):
                 conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
