@@ -616,7 +616,7 @@ def test_a_bad_frontend_setting_is_one_line_and_exit_2():
         assert subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env={**good, "BACKEND_URL": value}).returncode == 0, value
     for name, value in [("BACKEND_URL", "https://api:8080"), ("BACKEND_URL", "http://api:8080/shop"), ("BACKEND_URL", "http://api:99999"),
                         ("BACKEND_URL", "http://a|b:80"), ("BACKEND_URL", "http://::1"), ("PORT", "http"), ("PORT", "99999"), ("PORT", "0"),
-                        ("STATIC_ROOT", "/nonexistent"), ("NGINX_TMP", "/proc/storefront")]:
+                        ("STATIC_ROOT", "/nonexistent"), ("NGINX_TMP", "/proc/storefront"), ("BACKEND_DNS", "always")]:
         p = subprocess.run([os.path.join(FRONTEND, "start"), "-t"], env={**good, name: value}, capture_output=True, text=True)
         lines = p.stderr.strip().splitlines()
         assert p.returncode == 2 and len(lines) == 1 and f"{name}={value} is not valid" in lines[0], (name, p.stderr)

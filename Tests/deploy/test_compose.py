@@ -109,6 +109,16 @@ def test_stopping_the_frontend_lets_a_request_in_flight_finish(stack):
             wait_for_shop()
 
 
+def test_the_shop_finds_the_api_again_after_it_restarts_at_a_new_address(stack):
+    # The engine may give a restarted container a new address (podman does each
+    # time); nginx keeping the one it looked up at start would answer 503 for good.
+    compose("restart", "api")
+    wait_for_shop(120)
+    # The query goes through unchanged now that nginx builds the upstream address per request.
+    status, _, page = call("GET", "/api/v1/products?sort=-price&limit=2&offset=1&q=%25")
+    assert status == 200 and (page["limit"], page["offset"]) == (2, 1)
+
+
 def test_down_keeps_the_data_and_down_v_removes_it(stack):
     status, _, cart = call("POST", "/api/v1/carts")
     assert status == 201
