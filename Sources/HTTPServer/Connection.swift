@@ -225,7 +225,7 @@ final class Connection {
             guard let response = early(head) else { return false }
             answer = (response, route.pattern)
         } else {
-            answer = Connection.unrouted(match, head)
+            answer = Router.answer(unrouted: match, head)
         }
         requestStartedAt = loop.now
         head.remoteAddress = remoteAddress
@@ -253,7 +253,7 @@ final class Connection {
 
         let match = loop.server.router.match(request.method, path: request.path)
         guard case .found(let route, let parameters)? = match else {
-            let (response, route) = Connection.unrouted(match, request)
+            let (response, route) = Router.answer(unrouted: match, request)
             complete(request, response, route: route, keepAlive: keepAlive, isHead: isHead)
             return
         }
@@ -289,27 +289,6 @@ final class Connection {
                 busy = false
                 complete(request, overloaded("The server is busy; retry shortly."), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
             }
-        }
-    }
-
-    /// The server's own answer to a request no route takes, and its route label for
-    /// metrics: 400 for a malformed escape, 404, 405 with `Allow`, or `OPTIONS *`.
-    private static func unrouted(_ match: Router.Match?, _ request: HTTPRequest) -> (HTTPResponse, route: String) {
-        switch match {
-        case nil:
-            return (HTTPError(.badRequest, "The request path has a malformed percent-escape.").response, "invalid")
-        case .notFound?:
-            return (HTTPError(.notFound, "No resource at \(request.path).").response, "unmatched")
-        case .methodNotAllowed(let allow)?:
-            var response = HTTPError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allow.joined(separator: ", ")).").response
-            response.headers.set("Allow", allow.joined(separator: ", "))
-            return (response, "unmatched")
-        case .serverWide(let allow)?:
-            var response = HTTPResponse(status: .noContent)
-            response.headers.set("Allow", allow.joined(separator: ", "))
-            return (response, "*")
-        case .found?:
-            preconditionFailure("a routed request gets its route's answer")
         }
     }
 

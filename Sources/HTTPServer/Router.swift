@@ -117,3 +117,26 @@ public struct Router: Sendable {
         return methods
     }
 }
+
+extension Router {
+    /// The server's own answer to a request no route takes, and its route label for
+    /// metrics: 400 for a malformed escape (no match), 404, 405 with `Allow`, or `OPTIONS *`.
+    static func answer(unrouted match: Match?, _ request: HTTPRequest) -> (HTTPResponse, route: String) {
+        switch match {
+        case nil:
+            return (HTTPError(.badRequest, "The request path has a malformed percent-escape.").response, "invalid")
+        case .notFound?:
+            return (HTTPError(.notFound, "No resource at \(request.path).").response, "unmatched")
+        case .methodNotAllowed(let allow)?:
+            var response = HTTPError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allow.joined(separator: ", ")).").response
+            response.headers.set("Allow", allow.joined(separator: ", "))
+            return (response, "unmatched")
+        case .serverWide(let allow)?:
+            var response = HTTPResponse(status: .noContent)
+            response.headers.set("Allow", allow.joined(separator: ", "))
+            return (response, "*")
+        case .found?:
+            preconditionFailure("a routed request gets its route's answer")
+        }
+    }
+}
