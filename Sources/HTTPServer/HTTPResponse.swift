@@ -22,4 +22,13 @@ public struct HTTPResponse: Sendable {
     public static func text(_ text: String, contentType: String, status: HTTPStatus = .ok) -> HTTPResponse {
         HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", contentType)]), body: Array(text.utf8))
     }
+
+    /// The same answer with `Cache-Control: no-store`, for what no cache may keep:
+    /// live state (probes, metrics) and personal data. Without it a 200 is
+    /// heuristically cacheable (RFC 9111 §4.2.2), so a proxy could replay a stale one.
+    public func notStored() -> HTTPResponse {
+        var response = self
+        response.headers.add("Cache-Control", "no-store")
+        return response
+    }
 }

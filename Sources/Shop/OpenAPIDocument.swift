@@ -38,6 +38,8 @@ info:
     Every answer about a cart or an order, and every admin answer, carries
     `Cache-Control: no-store`: they hold personal data behind a capability
     id or a token, so no browser or shared cache may keep them.
+    `/healthz`, `/readyz` and `/metrics` carry it too: they report the
+    moment's state, which a cache would replay stale.
   license:
     name: MIT
     identifier: MIT
@@ -59,6 +61,8 @@ paths:
       responses:
         '200':
           description: The process serves HTTP.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           content:
             application/json:
               schema:
@@ -74,6 +78,8 @@ paths:
       responses:
         '200':
           description: Ready.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Readiness'}
@@ -81,6 +87,7 @@ paths:
           description: Not ready (database, schema, or no check answered in the last 5 s) or draining after SIGTERM.
           headers:
             Retry-After: {$ref: '#/components/headers/RetryAfter'}
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/Readiness'}
@@ -92,6 +99,8 @@ paths:
       responses:
         '200':
           description: Counters, gauges and histograms.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           content:
             text/plain:
               schema: {type: string}
@@ -579,6 +588,10 @@ components:
       description: Caches may keep the answer but must revalidate it (with If-None-Match) before each use.
       required: true
       schema: {const: no-cache}
+    NoStoreCacheControl:
+      description: No cache may keep the answer.
+      required: true
+      schema: {const: no-store}
     Location:
       description: The new resource's path.
       schema: {type: string}

@@ -68,32 +68,27 @@ public final class ShopAPI: Sendable {
             patterns[pattern, default: []].append(method)
             // Carts, orders and admin answers hold personal data behind a capability
             // or a token: no browser or shared cache may keep them.
-            @Sendable func uncacheable(_ response: HTTPResponse) -> HTTPResponse {
-                var response = response
-                response.headers.add("Cache-Control", "no-store")
-                return response
-            }
             let refuse: @Sendable (HTTPRequest) -> HTTPResponse? = { [self] request in
                 do {
                     if admin { try requireAdmin(request) }
                     if json { try JSONBody.requireJSONContentType(request) }
                     return nil
                 } catch {
-                    return uncacheable(respond(request) { throw error })
+                    return respond(request) { throw error }.notStored()
                 }
             }
             router.add(method, pattern, .blockingUnless(refuse)) { [self] request in
-                uncacheable(respond(request) {
+                respond(request) {
                     if let current, let check = ShopAPI.preconditions(request) {
                         let now = try current(request)
                         try check(now.exists, now.etag)
                     }
                     return try body(request)
-                })
+                }.notStored()
             }
         }
         let v1 = "/api/v1"
-        router.get("/readyz", .inline) { [self] _ in ready() }
+        router.get("/readyz", .inline) { [self] _ in ready().notStored() }
         var spec = HTTPResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
         spec.headers.add("ETag", EntityTag.of(spec.body))
         spec.headers.add("Cache-Control", "no-cache")

@@ -22,7 +22,7 @@ enum Serve {
         configuration.shutdownTimeout = settings.shutdownTimeoutSeconds
 
         let router = Router()
-        let healthy = HTTPResponse.json(["status": "ok"])
+        let healthy = HTTPResponse.json(["status": "ok"]).notStored()
         router.get("/healthz", .inline) { _ in healthy }
 
         let accessLog = logger.enabled(.info)
@@ -51,7 +51,7 @@ enum Serve {
                           log: { level, message in logger.log(level == .error ? .error : .warning, message) })
         api.register(on: router)
         router.get("/metrics", .inline) { [unowned server] _ in
-            .text(metrics.render(server: server, pool: pool), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            .text(metrics.render(server: server, pool: pool), contentType: "text/plain; version=0.0.4; charset=utf-8").notStored()
         }
 
         // A database that is not up yet must not stop the server: readiness reports

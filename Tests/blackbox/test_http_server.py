@@ -24,6 +24,7 @@ def test_healthz(server):
     assert r.headers["X-Request-Id"]
     assert r.headers["Date"].endswith("GMT")
     assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Cache-Control"] == "no-store"  # a proxy must not answer for the process
 
 
 def test_request_id_is_echoed_when_sane_and_replaced_otherwise(server):

@@ -107,6 +107,9 @@ def test_health_and_readiness(api):
     assert requests.get(api.url + "/healthz").json() == {"status": "ok"}
     r = requests.get(api.url + "/readyz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+    # Probes and metrics say how things are now: no cache may keep an answer to replay.
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert requests.get(api.url + path).headers["Cache-Control"] == "no-store", path
 
 
 def test_readiness_answers_at_once_while_every_worker_waits_on_the_database(api):
@@ -430,7 +433,8 @@ def test_a_database_down_at_start_up_is_migrated_once_it_is_back():
     proxy.cut()
     s = Server(env={"DB_NAME": database, "DB_HOST": "127.0.0.1", "DB_PORT": str(proxy.port)})
     try:
-        assert requests.get(s.url + "/readyz").status_code == 503
+        r = requests.get(s.url + "/readyz")
+        assert r.status_code == 503 and r.headers["Cache-Control"] == "no-store"
         problem = requests.post(s.url + "/api/v1/carts")
         assert problem.status_code == 503 and problem.headers["Retry-After"]
         time.sleep(2)  # a retry or two fails too
