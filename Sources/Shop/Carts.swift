@@ -92,9 +92,10 @@ struct Carts {
     /// (the foreign key cascades); returns how many (at most a batch). A line change
     /// racing this waits on the cart's row: it then finds the cart gone (404), or it
     /// touched the cart first, and the delete, which reads the row as it is after
-    /// waiting, no longer matches it.
+    /// waiting, no longer matches it. A transaction of its own, so that when it is a
+    /// deadlock's victim (the smaller side, next to a checkout) it runs again.
     func pruneAbandoned(days: Int) throws -> UInt64 {
-        try pool.withConnection { try $0.execute(Carts.pruneStatement, [.int(Int64(days))]).affectedRows }
+        try pool.withTransaction { try $0.execute(Carts.pruneStatement, [.int(Int64(days))]).affectedRows }
     }
 
     /// Reads the index on (status, updated_at), so it locks only the carts it deletes.

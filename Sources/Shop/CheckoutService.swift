@@ -216,7 +216,7 @@ struct CheckoutService {
 
     /// Deletes keys older than the 24 hours they are promised for (with an hour's margin), a batch at a time.
     func pruneKeys() throws -> UInt64 {
-        try pool.withConnection { c in
+        try pool.withTransaction { c in  // retried after a deadlock, as the cart prune is
             try c.execute("DELETE FROM idempotency_keys WHERE created_at < UTC_TIMESTAMP(3) - INTERVAL 25 HOUR LIMIT \(ShopAPI.pruneBatch)").affectedRows
         }
     }

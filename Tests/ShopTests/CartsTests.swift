@@ -84,6 +84,43 @@ final class CartsTests: XCTestCase {
         XCTAssertTrue(try exists(id))
     }
 
+    /// A delete that the database picks as a deadlock's victim (the smaller
+    /// transaction) runs again, rather than failing until the next pass 10 minutes on.
+    func testADeleteChosenAsADeadlockVictimRunsAgain() throws {
+        let carts = Carts(pool: pool)
+        let older = try carts.create().id, newer = try carts.create().id
+        try age(older, days: 41)
+        try age(newer, days: 40)
+        let holder = try MySQLConnection(configuration: pool.configuration)
+        try holder.run("BEGIN")
+        // Rows of its own make this transaction the heavier one, so the delete is the victim.
+        let rows = (1...50).map { _ in "('\(Identifier.make())', 'open', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))" }
+        try holder.run("INSERT INTO carts (id, status, created_at, updated_at) VALUES " + rows.joined(separator: ", "))
+        _ = try holder.query("SELECT id FROM carts WHERE id = ? FOR UPDATE", [.string(newer)])
+        let done = expectation(description: "the delete returns")
+        let outcome = Mutex<Result<UInt64, any Error>?>(nil)
+        Thread.detachNewThread { [pool] in
+            MySQLLibrary.threadStart()
+            defer { MySQLLibrary.threadEnd() }
+            outcome.withLock { $0 = Result { try Carts(pool: pool).pruneAbandoned(days: 30) } }
+            done.fulfill()
+        }
+        // Once the delete has the older cart it waits for the newer one; asking for
+        // the older one then closes the cycle.
+        let deadline = Date() + 5
+        while try !pool.withConnection({ try $0.query("SELECT id FROM carts WHERE id = ? FOR UPDATE SKIP LOCKED", [.string(older)]) })
+            .isEmpty, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        Thread.sleep(forTimeInterval: 0.1)
+        _ = try holder.query("SELECT id FROM carts WHERE id = ? FOR UPDATE", [.string(older)])
+        try holder.run("ROLLBACK")
+        wait(for: [done], timeout: 10)
+        XCTAssertEqual(try outcome.withLock { try $0?.get() }, 2)
+        XCTAssertFalse(try exists(older))
+        XCTAssertFalse(try exists(newer))
+    }
+
     /// Not a scan: a delete locks every row it reads, so a scan would stall every cart
     /// change while it runs.
     func testTheDeleteReadsOnlyOldOpenCarts() throws {
