@@ -11,7 +11,7 @@ let usage = """
       storefront migrate [--wait S]       apply database migrations, then exit; with --wait, give an unreachable database S seconds
       storefront seed                     load the demo catalog if there are no products yet
       storefront seed --products N        REPLACE the catalog (and all carts and orders) with N generated products
-      storefront healthcheck [--url URL]  GET URL (default http://<HOST, or 127.0.0.1 for any address>:$PORT/healthz); exit 0 if 2xx, else 1
+      storefront healthcheck [--url URL]  GET URL (default http://<HOST, or 127.0.0.1 for any address>:$PORT/healthz); exit 0 on 2xx, else 1; 2 for a bad URL
       storefront --version                print the version
       storefront --help                   print this help
 

@@ -652,6 +652,11 @@ def test_healthcheck_command(server):
     # An IPv6 literal loses its brackets before the lookup: the address is tried, not refused as a name.
     v6 = subprocess.run([BIN, "healthcheck", "--url", "http://[::1]:1/healthz"], capture_output=True, text=True, timeout=10)
     assert v6.returncode == 1 and "cannot connect to [::1]:1" in v6.stderr, v6.stderr
+    # A URL it cannot ask is a setting to fix (exit 2, one line), not an unhealthy server.
+    for url in ["localhost:8080/healthz", "http://", "http://127.0.0.1:abc/healthz", "http://127.0.0.1:70000/",
+                "http://127.0.0.1:+80/", "http://user@127.0.0.1/", "http://127.0.0.1/a b"]:
+        bad = subprocess.run([BIN, "healthcheck", "--url", url], capture_output=True, text=True, timeout=10)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--url needs http://HOST" in bad.stderr, (url, bad.stderr)
 
 
 def test_healthcheck_without_a_url_asks_where_serve_listens():
