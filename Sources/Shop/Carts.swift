@@ -93,12 +93,13 @@ struct Carts {
     /// racing this waits on the cart's row: it then finds the cart gone (404), or it
     /// touched the cart first, and the delete, which reads the row as it is after
     /// waiting, no longer matches it. A transaction of its own, so that when it is a
-    /// deadlock's victim (the smaller side, next to a checkout) it runs again.
+    /// deadlock's victim (the smaller side) it runs again.
     func pruneAbandoned(days: Int) throws -> UInt64 {
         try pool.withTransaction { try $0.execute(Carts.pruneStatement, [.int(Int64(days))]).affectedRows }
     }
 
-    /// Reads the index on (status, updated_at), so it locks only the carts it deletes.
+    /// Reads the index on (status, updated_at), so it locks only the carts it deletes
+    /// and the first one it keeps, which a line change may hold (hence the retry above).
     static let pruneStatement = "DELETE FROM carts WHERE status = 'open' AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? DAY LIMIT \(ShopAPI.pruneBatch)"
 
     static func ordered(_ id: String) -> HTTPError {
