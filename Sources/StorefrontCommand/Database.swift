@@ -40,12 +40,13 @@ enum DatabaseCommands {
             do {
                 logger.log(.info, try pool.withConnection { try Schema.migrate($0) })
                 return 0
-            } catch let error as MySQLError where error.kind != .other && MySQLConnection.monotonicNow() + 2 <= deadline {
+            } catch let error as MySQLError where error.kind != .other && MySQLConnection.monotonicNow() < deadline {
                 if !waiting {
                     logger.log(.warning, "waiting up to \(Int(wait)) s for the database at \(settings.dbAddress): \(error)")
                     waiting = true
                 }
-                sleep(2)
+                // The last try comes at the deadline, not up to 2 s before it.
+                usleep(UInt32(min(2, deadline - MySQLConnection.monotonicNow()) * 1e6))
             } catch {
                 logger.log(.error, "migration failed on \(settings.dbAddress)/\(settings.dbName): \(error)")
                 return 1

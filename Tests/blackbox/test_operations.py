@@ -410,8 +410,10 @@ def test_migrate_waits_for_a_database_that_is_not_up_yet():
     proxy.cut()
     env = dict(os.environ, DB_NAME=database, DB_HOST="127.0.0.1", DB_PORT=str(proxy.port), LOG_FORMAT="text")
     try:
-        given_up = subprocess.run([BIN, "migrate", "--wait", "1"], env=env, capture_output=True, text=True, timeout=30)
+        started = time.monotonic()
+        given_up = subprocess.run([BIN, "migrate", "--wait", "3"], env=env, capture_output=True, text=True, timeout=30)
         assert given_up.returncode == 1 and "migration failed" in given_up.stdout, given_up.stdout
+        assert time.monotonic() - started >= 3, "gave up before the time it was given"
         waiting = subprocess.Popen([BIN, "migrate", "--wait", "30"], env=env, stdout=subprocess.PIPE, text=True)
         time.sleep(3)
         assert waiting.poll() is None, "gave up while it had time left"
