@@ -99,6 +99,11 @@ struct Settings {
         Entry(name: "DB_TLS_CA", defaultText: "(the system's CAs)", help: "PEM file of the CA that signed the MySQL server's certificate (for verify-ca, verify-identity)") { s, v in
             // Readable now rather than failing at the first connection (a CA bundle may be large: not read here).
             guard access(v, R_OK) == 0 else { throw SettingsError(description: "DB_TLS_CA=\(v) cannot be read: \(String(cString: strerror(errno)))") }
+            // A mounted secret's directory instead of the file in it would fail every connection.
+            var info = stat()
+            guard stat(v, &info) == 0, info.st_mode & S_IFMT != S_IFDIR else {
+                throw SettingsError(description: "DB_TLS_CA=\(v) is a directory: name the PEM file in it")
+            }
             s.dbTLSCA = v
         },
         Entry(name: "ADMIN_TOKEN", defaultText: "(unset: admin calls answer 401)", help: "bearer token for admin calls (prefer ADMIN_TOKEN_FILE)") { s, v in
@@ -213,8 +218,11 @@ struct Settings {
         return n
     }
 
+    /// Decimal only: Double() alone would also take "1e3" and the hex float "0x10".
     private static func seconds(_ name: String, _ value: String) throws -> Double {
-        guard let n = Double(value), n.isFinite, n >= 0, n <= 3600 else { throw invalid(name, value, "a number of seconds from 0 to 3600") }
+        guard value.utf8.allSatisfy({ ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".") }),
+              let n = Double(value), n <= 3600
+        else { throw invalid(name, value, "a number of seconds from 0 to 3600") }
         return n
     }
 

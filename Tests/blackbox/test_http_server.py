@@ -534,8 +534,10 @@ def test_a_shutdown_deadline_cut_by_a_slow_client_blames_no_handler():
 def test_bad_setting_is_one_line_and_exit_2():
     for env, needle in [({"PORT": "http"}, "PORT"), ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
                         ({"SHUTDOWN_TIMEOUT_SECONDS": "-1"}, "SHUTDOWN_TIMEOUT_SECONDS"),
+                        ({"SHUTDOWN_TIMEOUT_SECONDS": "1e1"}, 'SHUTDOWN_TIMEOUT_SECONDS="1e1"'),
+                        ({"SHUTDOWN_DELAY_SECONDS": "0x1"}, 'SHUTDOWN_DELAY_SECONDS="0x1"'),
                         ({"DB_PASSWORD_FILE": "/nonexistent/secret"}, "DB_PASSWORD_FILE"), ({"DB_TLS": "on"}, "DB_TLS"),
-                        ({"DB_TLS_CA": "/nonexistent/ca.pem"}, "DB_TLS_CA"),
+                        ({"DB_TLS_CA": "/nonexistent/ca.pem"}, "DB_TLS_CA"), ({"DB_TLS_CA": "/"}, "DB_TLS_CA=/ is a directory"),
                         ({"SHUTDOWN_DELAY_SECONDS": "30"}, "SHUTDOWN_DELAY_SECONDS"), ({"HOST": "999.1.1.1"}, "HOST"),
                         ({"HOST": "[0.0.0.0]"}, "HOST"),
                         ({"ADMIN_TOKEN_FILE": "/"}, "ADMIN_TOKEN_FILE=/ cannot be read: Is a directory"),
