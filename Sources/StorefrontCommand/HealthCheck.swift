@@ -67,8 +67,9 @@ enum HealthCheck {
             port = String(authority[authority.index(after: colon)...])
         }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let digits = port.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
         guard !host.isEmpty, !host.contains(where: { $0 == "@" || $0 == "[" || $0 == "]" || $0.isWhitespace }),
-              port.utf8.count <= 5, port.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let number = Int(port), (1...65535).contains(number),
+              digits, port.utf8.count <= 5, let number = Int(port), (1...65535).contains(number),
               !path.contains(where: { $0.isWhitespace || !$0.isASCII })
         else { return nil }
         return (host, port, authority, path)
