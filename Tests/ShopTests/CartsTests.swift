@@ -108,10 +108,15 @@ final class CartsTests: XCTestCase {
         // Once the delete has the older cart it waits for the newer one; asking for
         // the older one then closes the cycle.
         let deadline = Date() + 5
-        while try !pool.withConnection({ try $0.query("SELECT id FROM carts WHERE id = ? FOR UPDATE SKIP LOCKED", [.string(older)]) })
-            .isEmpty, Date() < deadline {
+        var deleteHoldsOlder = false
+        while !deleteHoldsOlder, Date() < deadline {
             Thread.sleep(forTimeInterval: 0.02)
+            deleteHoldsOlder = try pool.withConnection {
+                try $0.query("SELECT id FROM carts WHERE id = ? FOR UPDATE SKIP LOCKED", [.string(older)]).isEmpty
+            }
         }
+        // Without this the test could pass with no deadlock at all.
+        XCTAssertTrue(deleteHoldsOlder, "the delete never locked the older cart")
         Thread.sleep(forTimeInterval: 0.1)
         _ = try holder.query("SELECT id FROM carts WHERE id = ? FOR UPDATE", [.string(older)])
         try holder.run("ROLLBACK")
