@@ -43,6 +43,9 @@ enum Serve {
             printError("storefront: HOST=\(settings.host) PORT=\(settings.port) cannot be listened on: \(error)")
             return 2
         }
+        // From here a SIGTERM drains, even one that comes while start-up waits on a
+        // database that does not answer (the default action would end the process at once).
+        server.handleSignals()
 
         var options = ShopAPI.Options()
         options.adminToken = settings.adminToken
@@ -80,7 +83,6 @@ enum Serve {
         }
         let housekeeping = Housekeeping(api: api, logger: logger, migrate: pendingMigration)
         housekeeping.start()
-        server.handleSignals()
         logger.log(.info, "listening on \(Settings.inURLForm(settings.host)):\(server.port)", [
             ("eventLoops", .int(settings.eventLoops)), ("workers", .int(settings.dbPoolSize)),
             ("database", .string("\(settings.dbAddress)/\(settings.dbName)")),

@@ -532,6 +532,21 @@ def test_a_hung_database_cannot_hold_shutdown_past_its_deadline():
         s.stop()
 
 
+def test_sigterm_while_start_up_waits_on_a_database_that_does_not_answer_still_drains():
+    # Like a network policy that drops packets: start-up waits out connect timeouts.
+    proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+    proxy.freeze()
+    s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1", "SHUTDOWN_DELAY_SECONDS": "0"})
+    try:
+        time.sleep(0.5)
+        s.process.send_signal(signal.SIGTERM)
+        assert s.process.wait(timeout=30) == 0, s.output()[1]
+        assert '"stopped"' in s.output()[0]
+    finally:
+        proxy.restore()
+        s.stop()
+
+
 def test_metrics_parse_and_move(api):
     def scrape():
         r = requests.get(api.url + "/metrics")
