@@ -27,6 +27,9 @@ public struct MySQLConfiguration: Sendable {
     public var readTimeoutSeconds: UInt32 = 30
     public var writeTimeoutSeconds: UInt32 = 30
 
+    /// host:port, an IPv6 address in brackets, for messages.
+    public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
     public init(host: String, port: Int = 3306, user: String, password: String, database: String) {
         self.host = host
         self.port = port

@@ -53,15 +53,21 @@ public final class MySQLConnection: @unchecked Sendable {
         // values changed, so "0 rows" means "no such row" even when a touch writes the
         // same millisecond that is already stored.
         guard mysql_real_connect(handle, c.host, c.user, c.password, c.database, UInt32(c.port), nil, UInt(CLIENT_FOUND_ROWS)) != nil else {
-            let error = MySQLError.from(handle)
+            var error = MySQLError.from(handle)
             mysql_close(handle)
+            // Connector/C names neither the port nor the cause ("(115)" is its EINPROGRESS,
+            // whether the connection was refused or timed out).
+            if error.number == 2002 || error.number == 2003 {
+                error = MySQLError(number: error.number, sqlState: error.sqlState,
+                                   message: "\(error.message); nothing accepted a connection at \(c.address) (refused, or no answer within \(c.connectTimeoutSeconds) s)")
+            }
             throw error
         }
         // MariaDB Connector/C goes on in plaintext when the server offers no TLS, enforced or not.
         if c.tls.rawValue >= MySQLConfiguration.TLS.required.rawValue && mysql_get_ssl_cipher(handle) == nil {
             mysql_close(handle)
             throw MySQLError(number: MySQLError.tlsMissingNumber, sqlState: "HY000",
-                             message: "TLS is required but the server at \(c.host):\(c.port) does not offer it; the connection was refused")
+                             message: "TLS is required but the server at \(c.address) does not offer it; the connection was refused")
         }
         isMariaDB = String(cString: mysql_get_server_info(handle)).contains("MariaDB")
         createdAt = MySQLConnection.monotonicNow()

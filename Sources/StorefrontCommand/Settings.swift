@@ -235,7 +235,7 @@ struct Settings {
     }
 
     /// The database as "host:port", an IPv6 address in brackets, for messages.
-    var dbAddress: String { "\(Settings.inURLForm(dbHost)):\(dbPort)" }
+    var dbAddress: String { mysqlConfiguration.address }
 
     /// An IPv6 address as a URL writes it, in brackets; other hosts as they are.
     static func inURLForm(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }

@@ -178,12 +178,16 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertEqual(try c.query(c.timeLimited("SELECT ? + 1 AS n", seconds: 1), [1]).first?[0].int, 2)
     }
 
-    func testCannotConnectIsConnectionLost() throws {
+    /// And says where it tried: Connector/C's own message names no port.
+    func testCannotConnectIsConnectionLostAndNamesTheAddress() throws {
         var bad = configuration!
-        bad.host = "127.0.0.1"
-        bad.port = 1
-        XCTAssertThrowsError(try MySQLConnection(configuration: bad)) { error in
-            XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost)
+        for host in ["127.0.0.1", "::1"] {
+            bad.host = host
+            bad.port = 1
+            XCTAssertThrowsError(try MySQLConnection(configuration: bad)) { error in
+                XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost)
+                XCTAssertTrue("\(error)".contains("nothing accepted a connection at \(host == "::1" ? "[::1]" : host):1"), "\(error)")
+            }
         }
     }
 
