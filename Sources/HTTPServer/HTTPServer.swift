@@ -48,7 +48,9 @@ public final class HTTPServer: @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)
         SystemCall.raiseFileLimit()
         (listenFD, port) = try SystemCall.listen(host: configuration.host, port: configuration.port)
-        controlFD = try SystemCall.check("eventfd") { eventfd(0, Int32(EFD_CLOEXEC)) }
+        // A semaphore: each read takes one request, so two signals that come before
+        // run() reads any still count as two (the second one stops at once).
+        controlFD = try SystemCall.check("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_SEMAPHORE)) }
         loopsStillAccepting = Atomic(configuration.eventLoops)
         pool = WorkerPool(threads: configuration.workerThreads, queueCapacity: configuration.workerQueueCapacity, hooks: workerHooks)
         for index in 0..<configuration.eventLoops {

@@ -532,16 +532,34 @@ def test_a_hung_database_cannot_hold_shutdown_past_its_deadline():
         s.stop()
 
 
-def test_sigterm_while_start_up_waits_on_a_database_that_does_not_answer_still_drains():
+def start_up_waiting_on_a_database_that_does_not_answer(env):
     # Like a network policy that drops packets: start-up waits out connect timeouts.
     proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
     proxy.freeze()
-    s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1", "SHUTDOWN_DELAY_SECONDS": "0"})
+    return proxy, Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1", **env})
+
+
+def test_sigterm_while_start_up_waits_on_a_database_that_does_not_answer_still_drains():
+    proxy, s = start_up_waiting_on_a_database_that_does_not_answer({"SHUTDOWN_DELAY_SECONDS": "0"})
     try:
         time.sleep(0.5)
         s.process.send_signal(signal.SIGTERM)
         assert s.process.wait(timeout=30) == 0, s.output()[1]
         assert '"stopped"' in s.output()[0]
+    finally:
+        proxy.restore()
+        s.stop()
+
+
+def test_a_second_sigterm_during_start_up_still_means_stop_at_once():
+    proxy, s = start_up_waiting_on_a_database_that_does_not_answer({"SHUTDOWN_DELAY_SECONDS": "20", "SHUTDOWN_TIMEOUT_SECONDS": "25"})
+    try:
+        time.sleep(0.5)
+        s.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        s.process.send_signal(signal.SIGTERM)
+        # Start-up waits about 6 s (two connect timeouts); then no 20 s delay.
+        assert s.process.wait(timeout=14) == 0, s.output()[1]
     finally:
         proxy.restore()
         s.stop()
