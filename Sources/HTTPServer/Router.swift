@@ -31,7 +31,8 @@ public struct Router: Sendable {
 
     public enum Match: Sendable {
         case found(Route, parameters: [String: String])
-        case methodNotAllowed(allow: [String])
+        /// `pattern`: the path's route, for metrics and logs.
+        case methodNotAllowed(allow: [String], pattern: String)
         /// `OPTIONS *`: a question about the server as a whole (RFC 9110 9.3.7).
         case serverWide(allow: [String])
         case notFound
@@ -101,7 +102,7 @@ public struct Router: Sendable {
         if let route = node.routes[method] ?? (method == .HEAD ? node.routes[.GET] : nil) {
             return .found(route, parameters: parameters)
         }
-        return .methodNotAllowed(allow: Router.allow(Set(node.routes.keys)))
+        return .methodNotAllowed(allow: Router.allow(Set(node.routes.keys)), pattern: node.routes.first!.value.pattern)
     }
 
     private static func allow(_ methods: Set<HTTPMethod>) -> [String] {
@@ -120,17 +121,18 @@ public struct Router: Sendable {
 
 extension Router {
     /// The server's own answer to a request no route takes, and its route label for
-    /// metrics: 400 for a malformed escape (no match), 404, 405 with `Allow`, or `OPTIONS *`.
+    /// metrics: 400 for a malformed escape (no match), 404, 405 with `Allow` (labelled with the
+    /// path's route, so a client calling an endpoint the wrong way shows there), or `OPTIONS *`.
     static func answer(unrouted match: Match?, _ request: HTTPRequest) -> (HTTPResponse, route: String) {
         switch match {
         case nil:
             return (HTTPError(.badRequest, "The request path has a malformed percent-escape.").response, "invalid")
         case .notFound?:
             return (HTTPError(.notFound, "No resource at \(request.path).").response, "unmatched")
-        case .methodNotAllowed(let allow)?:
+        case .methodNotAllowed(let allow, let pattern)?:
             var response = HTTPError(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allow.joined(separator: ", ")).").response
             response.headers.set("Allow", allow.joined(separator: ", "))
-            return (response, "unmatched")
+            return (response, pattern)
         case .serverWide(let allow)?:
             var response = HTTPResponse(status: .noContent)
             response.headers.set("Allow", allow.joined(separator: ", "))

@@ -10,11 +10,11 @@ final class RouterTests: XCTestCase {
         return router
     }()
 
-    /// The match in a form that compares: the pattern and parameters, or 404, 405 with Allow, or malformed.
+    /// The match in a form that compares: the pattern and parameters, or 404, 405 with Allow and the pattern, or malformed.
     private func match(_ method: HTTPMethod, _ path: String) -> String {
         switch router.match(method, path: path) {
         case .found(let route, let parameters)?: return route.pattern + parameters.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-        case .methodNotAllowed(let allow)?: return "405 " + allow.joined(separator: ",")
+        case .methodNotAllowed(let allow, let pattern)?: return "405 " + allow.joined(separator: ",") + " " + pattern
         case .notFound?: return "404"
         case .serverWide?: return "*"
         case nil: return "malformed"
@@ -42,7 +42,8 @@ final class RouterTests: XCTestCase {
 
     func testMethodsAndMisses() {
         XCTAssertEqual(match(.HEAD, "/api/v1/products"), "/api/v1/products", "GET routes answer HEAD")
-        XCTAssertEqual(match(.GET, "/api/v1/carts"), "405 POST")
+        XCTAssertEqual(match(.GET, "/api/v1/carts"), "405 POST /api/v1/carts", "a 405 names its path's route for metrics")
+        XCTAssertEqual(match(.DELETE, "/api/v1/products/7"), "405 GET,HEAD /api/v1/products/{id}")
         XCTAssertEqual(match(.GET, "/api/v2/products"), "404")
         XCTAssertEqual(match(.OPTIONS, "*"), "*")
     }

@@ -586,7 +586,10 @@ def test_metrics_parse_and_move(api):
     p = make_product(api, stock=1)
     requests.post(api.url + "/api/v1/orders", json=order_body(make_cart(api, [(p["id"], 1)])))
     requests.put(f"{api.url}/api/v1/carts/{make_cart(api)}/items/{p['id']}", json={"quantity": 1})  # sold out: 409
+    requests.delete(f"{api.url}/api/v1/carts")  # 405, counted under the route it was meant for
     after = scrape()
+    wrong_method = {"method": "DELETE", "route": "/api/v1/carts", "status": "405"}
+    assert value(after, "http_requests", **wrong_method) == value(before, "http_requests", **wrong_method) + 1
     assert value(after, "orders_created") == value(before, "orders_created") + 1
     assert value(after, "checkout_stock_conflicts") >= value(before, "checkout_stock_conflicts") + 1
     assert value(after, "http_requests", route="/api/v1/products/{id}") >= 0
