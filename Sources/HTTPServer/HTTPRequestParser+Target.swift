@@ -45,7 +45,13 @@ extension HTTPRequestParser {
         let lower = target.lowercased()
         for scheme in ["http://", "https://"] where lower.hasPrefix(scheme) {
             let rest = target.dropFirst(scheme.count)
-            guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+            let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            // RFC 9110 §4.2.1 and §4.2.4: no empty host, no userinfo (it hides the real host).
+            let authority = String(rest[..<slash])
+            guard !authority.isEmpty, isValidHost(authority) else {
+                throw HTTPParseError(Self.bad, "The request target's authority is not a valid host[:port].")
+            }
+            guard slash < rest.endIndex else { return "/" }
             let path = String(rest[slash...])
             return path.hasPrefix("?") ? "/" + path : path
         }

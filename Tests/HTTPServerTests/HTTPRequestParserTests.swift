@@ -147,6 +147,13 @@ final class HTTPRequestParserTests: XCTestCase {
     func testAbsoluteFormIsReducedToPath() throws {
         XCTAssertEqual(try parse("GET http://example.com/a/b?c=d HTTP/1.1\r\nHost: example.com\r\n\r\n")[0].target, "/a/b?c=d")
         XCTAssertEqual(try parse("GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n")[0].target, "/")
+        XCTAssertEqual(try parse("GET https://[::1]:8080?a HTTP/1.1\r\nHost: x\r\n\r\n")[0].target, "/?a")
+    }
+
+    func testAbsoluteFormAuthorityIsHeldToHostRules() {
+        expectError(.badRequest, "GET http://user@example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        expectError(.badRequest, "GET http:///healthz HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        expectError(.badRequest, "GET http://a:b/ HTTP/1.1\r\nHost: a\r\n\r\n")
     }
 
     // MARK: Host
