@@ -12,7 +12,7 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
         case poolExhausted
         /// The server is there but will not do this now: too many connections, a login
         /// refused (credentials being rotated, database not created yet), the schema not
-        /// migrated yet, a statement cut off by a time limit or KILL QUERY. Not retried.
+        /// migrated yet, a statement cut off by a time limit or KILL QUERY, a full disk. Not retried.
         case unavailable
         case other
     }
@@ -36,8 +36,11 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
         case 2002, 2003, 2005, 2006, 2013, 2026, 2055, 4031, 1053, 1927, 1290, 1792, 1836: return .connectionLost
         case 1213, 1205: return .retryTransaction
         // 1040/1203/1226 connection and user limits, 1044/1045/1049 login refused,
-        // 1146 no such table, 1317 interrupted, 1969/3024 MariaDB's and MySQL's statement time limits.
-        case 1040, 1203, 1226, 1044, 1045, 1049, 1146, 1317, 1969, 3024: return .unavailable
+        // 1146 no such table, 1317 interrupted, 1969/3024 MariaDB's and MySQL's statement time limits;
+        // 1114 (InnoDB on a full disk: "table is full") and 1021 disk full, 1037/1041/1135
+        // out of memory or threads: reads may still work, and writes do once there is room.
+        case 1040, 1203, 1226, 1044, 1045, 1049, 1146, 1317, 1969, 3024,
+             1114, 1021, 1037, 1041, 1135: return .unavailable
         case MySQLError.poolExhaustedNumber: return .poolExhausted
         default: return .other
         }

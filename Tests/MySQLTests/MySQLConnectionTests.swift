@@ -157,7 +157,18 @@ final class MySQLConnectionTests: MySQLTestCase {
             XCTAssertEqual((error as? MySQLError)?.number, 1045)
             XCTAssertEqual((error as? MySQLError)?.kind, .unavailable)
         }
-        for number: UInt32 in [1040, 1203, 1226, 1044, 1049, 1317, 1969, 3024] {
+        // A table that cannot grow, as every InnoDB table on a full disk (error 1114, measured
+        // on a full tmpfs); a MEMORY table at its size limit gives the same error without one.
+        try c.execute("SET SESSION max_heap_table_size = 16384")
+        try c.execute("CREATE TEMPORARY TABLE full_table (filler CHAR(255)) ENGINE=MEMORY")
+        var full: MySQLError?
+        for _ in 0..<10_000 where full == nil {
+            do { try c.execute("INSERT INTO full_table VALUES (?)", ["x"]) } catch { full = error }
+        }
+        XCTAssertEqual(full?.number, 1114, "\(String(describing: full))")
+        XCTAssertEqual(full?.kind, .unavailable)
+        XCTAssertFalse(c.isBroken)
+        for number: UInt32 in [1040, 1203, 1226, 1044, 1049, 1317, 1969, 3024, 1021, 1037, 1041, 1135] {
             XCTAssertEqual(MySQLError(number: number, sqlState: "HY000", message: "").kind, .unavailable, "\(number)")
         }
         for number: UInt32 in [1290, 1792, 1836] {
