@@ -13,8 +13,11 @@ struct JSONBody {
     static func parse(_ request: HTTPRequest) throws(HTTPError) -> JSONBody {
         try requireJSONContentType(request)
         let value: JSONValue
+        // RFC 8259 §8.1: senders must not start with a byte order mark, parsers may ignore one;
+        // editors on Windows save JSON files with it, and `curl -d @file` sends it along.
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
         do {
-            value = try JSONParser.parse(request.body)
+            value = try JSONParser.parse(request.body.starts(with: bom) ? Array(request.body.dropFirst(3)) : request.body)
         } catch {
             throw HTTPError(.badRequest, "The body is not valid JSON: \(error).", type: "/problems/malformed-json", title: "Malformed JSON")
         }

@@ -47,6 +47,14 @@ final class JSONBodyTests: XCTestCase {
         XCTAssertEqual(status { _ = try JSONBody.parse(request(#"{"a":1,"a":2}"#)) }, 400)
         XCTAssertEqual(status { _ = try JSONBody.parse(request("[]")) }, 422)
         XCTAssertEqual(status { _ = try JSONBody.parse(request("")) }, 400)
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("\u{FEFF}")) }, 400)
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("\u{FEFF}\u{FEFF}{}")) }, 400, "one byte order mark, not any number")
+        XCTAssertEqual(status { _ = try JSONBody.parse(request("{}\u{FEFF}")) }, 400, "only at the start")
+    }
+
+    func testALeadingByteOrderMarkIsIgnored() throws {
+        var body = try JSONBody.parse(request("\u{FEFF}{\"quantity\": 2}"))
+        XCTAssertEqual(body.int("quantity", required: true, range: 0...100), 2)
     }
 
     func testStrings() throws {
