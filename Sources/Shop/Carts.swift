@@ -103,7 +103,7 @@ struct Carts {
     static let pruneStatement = "DELETE FROM carts WHERE status = 'open' AND updated_at < UTC_TIMESTAMP(3) - INTERVAL ? DAY LIMIT \(ShopAPI.pruneBatch)"
 
     static func ordered(_ id: String) -> HTTPError {
-        Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(id) has been checked out and can no longer change.")
+        Problems.problem(.cartOrdered, "Cart \(id) has been checked out and can no longer change.")
     }
 
     static func quantity(_ request: HTTPRequest) throws(HTTPError) -> Int {
@@ -144,9 +144,8 @@ struct Carts {
                     let stock = product[0].int ?? 0
                     if quantity > stock {
                         onConflict()
-                        throw Problems.conflict("insufficient-stock", "Not enough stock",
-                                                "Only \(stock) of product \(productID) in stock; \(quantity) requested.",
-                                                [("items", [["productId": .int(Int(productID)), "requested": .int(quantity), "available": .int(stock)]])])
+                        throw Problems.problem(.insufficientStock, "Only \(stock) of product \(productID) in stock; \(quantity) requested.",
+                                               extensions: [("items", [["productId": .int(Int(productID)), "requested": .int(quantity), "available": .int(stock)]])])
                     }
                 }
             }

@@ -297,7 +297,7 @@ struct Catalog {
             }
             return (id, try product(id, includeInactive: true))
         } catch let error as MySQLError where error.number == 1062 {
-            throw Problems.conflict("duplicate-sku", "Duplicate SKU", "A product with SKU \(f.sku!) already exists.")
+            throw Problems.problem(.duplicateSKU, "A product with SKU \(f.sku!) already exists.")
         }
     }
 

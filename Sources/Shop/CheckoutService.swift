@@ -90,7 +90,7 @@ struct CheckoutService {
         let rows = try c.query(CheckoutService.lockingRead, [.string(r.cartID)])
         guard let cart = rows.first else { throw Problems.notFound("cart \(r.cartID)") }
         guard cart[0].string == "open" else {
-            throw Problems.conflict("cart-ordered", "Cart already ordered", "Cart \(r.cartID) has already been checked out.")
+            throw Problems.problem(.cartOrdered, "Cart \(r.cartID) has already been checked out.")
         }
         let now = cart[1]
         let lines = rows.filter { !$0[2].isNull }.sorted { $0[2].int! < $1[2].int! }
@@ -110,8 +110,8 @@ struct CheckoutService {
         }
         guard short.isEmpty else {
             metrics.stockConflicts.add(1)
-            throw Problems.conflict("insufficient-stock", "Not enough stock",
-                                    "\(short.count) line(s) of the cart exceed the stock on hand; nothing was ordered.", [("items", .array(short))])
+            throw Problems.problem(.insufficientStock, "\(short.count) line(s) of the cart exceed the stock on hand; nothing was ordered.",
+                                   extensions: [("items", .array(short))])
         }
         let total = items.reduce(0) { $0 + $1.price * $1.quantity }
         let count = items.reduce(0) { $0 + $1.quantity }
@@ -199,10 +199,8 @@ struct CheckoutService {
             }
         }
         guard let outcome else {
-            var inProgress = Problems.conflict("request-in-progress", "Request in progress",
-                                               "A request with this Idempotency-Key is still being processed; retry in a moment.")
-            inProgress.headers.set("Retry-After", "1")
-            throw inProgress
+            throw Problems.problem(.requestInProgress, "A request with this Idempotency-Key is still being processed; retry in a moment.",
+                                   headers: HTTPHeaders([("Retry-After", "1")]))
         }
         return outcome
     }

@@ -19,7 +19,7 @@ struct JSONBody {
         do {
             value = try JSONParser.parse(request.body.starts(with: bom) ? Array(request.body.dropFirst(3)) : request.body)
         } catch {
-            throw HTTPError(.badRequest, "The body is not valid JSON: \(error).", type: "/problems/malformed-json", title: "Malformed JSON")
+            throw Problems.problem(.malformedJSON, "The body is not valid JSON: \(error).")
         }
         guard case .object(let members) = value else {
             throw Problems.validation([FieldError(field: "(body)", message: "must be a JSON object")])

@@ -141,6 +141,34 @@ paths:
           content:
             application/yaml: {}
         '304': {$ref: '#/components/responses/NotModified'}
+  /problems/{type}:
+    get:
+      tags: [probes]
+      operationId: problemType
+      summary: The page that explains a problem type.
+      description: |
+        A problem document's `type` (such as `/problems/insufficient-stock`)
+        resolves to this page, which says what the problem means and what to do
+        (RFC 9457 §3.1.1). Through the shop's nginx it is at the same path.
+      parameters:
+        - name: type
+          in: path
+          required: true
+          schema:
+            type: string
+            enum: [malformed-json, invalid-parameter, invalid-header, not-found, validation, duplicate-sku,
+                   insufficient-stock, cart-ordered, illegal-status-change, request-in-progress, unavailable, time-limit]
+        - {$ref: '#/components/parameters/IfNoneMatch'}
+      responses:
+        '200':
+          description: An HTML page with the type's title, status and explanation.
+          headers:
+            ETag: {$ref: '#/components/headers/ETag'}
+            Cache-Control: {$ref: '#/components/headers/RevalidateCacheControl'}
+          content:
+            text/html: {}
+        '304': {$ref: '#/components/responses/NotModified'}
+        '404': {$ref: '#/components/responses/NotFound'}
   /api/v1/categories:
     get:
       tags: [catalog]
@@ -725,7 +753,8 @@ components:
         type:
           description: |
             What went wrong, for a client to branch on (a URI reference, relative
-            to the API's origin):
+            to the API's origin; each `/problems/` one resolves to a page that
+            explains it, see `GET /problems/{type}`):
             - `about:blank`: nothing beyond what the status code says (malformed
               requests, 401, unknown paths, 405, size limits, 415, a busy server's 503, 500);
             - `/problems/malformed-json` (400): the body is not JSON;

@@ -95,7 +95,7 @@ struct Orders {
     static func cancellable(_ status: String) -> Bool { status == "pending" || status == "paid" }
 
     static func notCancellable(_ id: String, _ status: String) -> HTTPError {
-        Problems.conflict("illegal-status-change", "Order cannot be cancelled", "Order \(id) is \(status); only pending or paid orders can be cancelled.")
+        Problems.problem(.illegalStatusChange, "Order \(id) is \(status); only pending or paid orders can be cancelled.")
     }
 
     static func status(_ request: HTTPRequest) throws(HTTPError) -> String {
@@ -113,8 +113,7 @@ struct Orders {
             }
             guard Orders.nextStatus[status] == target else {
                 let allowed = Orders.nextStatus[status].map { "only to \($0)" } ?? "no further (it is final)"
-                throw Problems.conflict("illegal-status-change", "Illegal status change",
-                                        "Order \(id) is \(status) and can move \(allowed); cancel with POST /api/v1/orders/{id}/cancel.")
+                throw Problems.problem(.illegalStatusChange, "Order \(id) is \(status) and can move \(allowed); cancel with POST /api/v1/orders/{id}/cancel.")
             }
             try c.execute("UPDATE orders SET status = ?, updated_at = UTC_TIMESTAMP(3) WHERE id = ?", [.string(target), .string(id)])
             return try Orders.load(c, id)

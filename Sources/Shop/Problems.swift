@@ -2,43 +2,40 @@ import HTTPServer
 import JSON
 import MySQL
 
-/// The problem documents the shop API answers with. Types are relative URIs
-/// under /problems/ that name the kind of problem; plain HTTP errors use about:blank.
+/// The problem documents the shop API answers with. Types are `ProblemType`s,
+/// relative URIs under /problems/; plain HTTP errors use about:blank.
 enum Problems {
+    static func problem(_ type: ProblemType, _ detail: String, extensions: [(String, JSONValue)] = [],
+                        headers: HTTPHeaders = HTTPHeaders()) -> HTTPError {
+        HTTPError(type.status, detail, type: type.uri, title: type.title, extensions: extensions, headers: headers)
+    }
+
     static func notFound(_ what: String) -> HTTPError {
-        HTTPError(.notFound, "No \(what).", type: "/problems/not-found", title: "Not found")
+        problem(.notFound, "No \(what).")
     }
 
     static func badParameter(_ name: String, _ message: String) -> HTTPError {
-        HTTPError(.badRequest, "Query parameter \(name) \(message).", type: "/problems/invalid-parameter", title: "Invalid query parameter",
-                  extensions: [("errors", [["field": .string(name), "message": .string(message)]])])
+        problem(.invalidParameter, "Query parameter \(name) \(message).",
+                extensions: [("errors", [["field": .string(name), "message": .string(message)]])])
     }
 
     static func badHeader(_ name: String, _ message: String) -> HTTPError {
-        HTTPError(.badRequest, "\(name) \(message).", type: "/problems/invalid-header", title: "Invalid header",
-                  extensions: [("errors", [["field": .string(name), "message": .string(message)]])])
+        problem(.invalidHeader, "\(name) \(message).", extensions: [("errors", [["field": .string(name), "message": .string(message)]])])
     }
 
     static func validation(_ errors: [FieldError]) -> HTTPError {
         let summary = errors.map { "\($0.field) \($0.message)" }.joined(separator: "; ")
-        return HTTPError(.unprocessableContent, "The request has invalid values: \(summary).", type: "/problems/validation",
-                         title: "Invalid request",
-                         extensions: [("errors", .array(errors.map { ["field": .string($0.field), "message": .string($0.message)] }))])
-    }
-
-    static func conflict(_ type: String, _ title: String, _ detail: String, _ extensions: [(String, JSONValue)] = []) -> HTTPError {
-        HTTPError(.conflict, detail, type: "/problems/\(type)", title: title, extensions: extensions)
+        return problem(.validation, "The request has invalid values: \(summary).",
+                       extensions: [("errors", .array(errors.map { ["field": .string($0.field), "message": .string($0.message)] }))])
     }
 
     static func unavailable(_ detail: String) -> HTTPError {
-        HTTPError(.serviceUnavailable, detail, type: "/problems/unavailable", title: "Service unavailable",
-                  headers: HTTPHeaders([("Retry-After", "1")]))
+        problem(.unavailable, detail, headers: HTTPHeaders([("Retry-After", "1")]))
     }
 
     /// Its own type: the same listing again is stopped again, unlike a passing outage.
     static func timeLimit(_ detail: String) -> HTTPError {
-        HTTPError(.serviceUnavailable, detail, type: "/problems/time-limit", title: "Stopped at the time limit",
-                  headers: HTTPHeaders([("Retry-After", "1")]))
+        problem(.timeLimit, detail, headers: HTTPHeaders([("Retry-After", "1")]))
     }
 
     /// What a database failure means to a client: 503 when it may pass, 500 otherwise.
@@ -58,8 +55,8 @@ enum Problems {
 /// repeated names are 400s (a repeat would leave it unclear which one counts).
 func uniqueQueryItems(_ request: HTTPRequest) throws(HTTPError) -> [(name: String, value: String)] {
     guard let items = request.queryItems() else {
-        throw HTTPError(.badRequest, "The query string has a malformed percent-escape: % must start %XX (two hex digits), and the decoded text must be UTF-8.",
-                        type: "/problems/invalid-parameter", title: "Invalid query parameter")
+        throw Problems.problem(.invalidParameter,
+                               "The query string has a malformed percent-escape: % must start %XX (two hex digits), and the decoded text must be UTF-8.")
     }
     var seen = Set<String>()
     for (name, _) in items where !seen.insert(name).inserted {

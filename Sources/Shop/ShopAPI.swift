@@ -93,6 +93,18 @@ public final class ShopAPI: Sendable {
         spec.headers.add("ETag", EntityTag.of(spec.body))
         spec.headers.add("Cache-Control", "no-cache")
         router.get("\(v1)/openapi.yaml", .inline) { [spec] _ in spec }
+        // A problem document's `type` resolves to a page that explains it (RFC 9457 §3.1.1).
+        let pages = Dictionary(uniqueKeysWithValues: ProblemType.all.map { type in
+            var page = HTTPResponse.text(type.page, contentType: "text/html; charset=utf-8")
+            page.headers.add("ETag", EntityTag.of(page.body))
+            page.headers.add("Cache-Control", "no-cache")
+            page.headers.add("Content-Security-Policy", "default-src 'none'")
+            return (type.slug, page)
+        })
+        router.get("/problems/{type}", .inline) { [pages] request in
+            let slug = request.pathParameters["type"] ?? ""
+            return pages[slug] ?? HTTPError(.notFound, "No problem type \(slug); docs/openapi.yaml lists them all.").response
+        }
         // A curl of the bare address learns where to go next, rather than meeting a 404.
         let index = HTTPResponse.json([
             "service": "storefront", "api": .string(v1), "openapi": .string("\(v1)/openapi.yaml"),

@@ -553,10 +553,15 @@ def test_nginx_config_and_headers(api, web):
     assert "<script>" not in index.text and " on" not in re.sub(r"\s+", " ", index.text).replace(" one", "")
     js = requests.get(web + "/assets/app.js", headers={"Accept-Encoding": "gzip"})
     assert js.headers["Content-Encoding"] == "gzip" and "max-age=31536000" in js.headers["Cache-Control"]
-    # /api/ is proxied, with the client's request id passed on; nothing else is.
+    # /api/ is proxied, with the client's request id passed on; nothing else is but /problems/.
     proxied = requests.get(web + "/api/v1/categories", headers={"X-Request-Id": "ui-trace-1"})
     assert proxied.status_code == 200 and proxied.headers["X-Request-Id"] == "ui-trace-1"
     assert proxied.headers["X-Content-Type-Options"] == "nosniff"  # once, not once per tier
+    # So are the pages that problem types resolve to, at the same path as on the API.
+    page = requests.get(web + "/problems/insufficient-stock")
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<h1>Not enough stock</h1>" in page.text and page.headers["Content-Security-Policy"] == csp  # once
+    assert requests.get(web + "/problems/no-such-type").headers["Content-Type"] == "application/problem+json"
     # A browser revalidating a compressed catalog answer sends back its ETag and gets a 304 through nginx.
     category = unique("gzip").lower()
     for _ in range(3):
@@ -689,10 +694,10 @@ def test_trace_through_nginx_names_what_the_backend_allows(api, web):
     # nginx refuses TRACE itself, so its 405 must name each API route's methods as the
     # backend would (RFC 9110: a 405 carries Allow); the map in the template copies them.
     with open(os.path.join(ROOT, "docs", "openapi.yaml")) as f:
-        paths = [line.strip()[:-1] for line in f if re.match(r"^  /api/", line)]
+        paths = [line.strip()[:-1] for line in f if re.match(r"^  /(api|problems)/", line)]
     assert len(paths) >= 9, paths
     for path in paths + ["/api/v1/products?limit=5"]:
-        path = re.sub(r"\{(id|productId)\}", "1", re.sub(r"\{(cartId|orderId)\}", "x", path))
+        path = re.sub(r"\{(id|productId)\}", "1", re.sub(r"\{(cartId|orderId)\}", "x", path)).replace("{type}", "not-found")
         direct = requests.request("TRACE", api.url + path)
         proxied = requests.request("TRACE", web + path)
         assert direct.status_code == proxied.status_code == 405, path

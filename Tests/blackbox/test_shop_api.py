@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import uuid
 
 import requests
@@ -21,11 +22,22 @@ def sql(statements, **popen):
                             env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]}, text=True, **popen)
 
 
+TITLES = {}  # (type, status) -> the title seen first, over the whole module
+
+
 def problem(r, status):
+    """The problem document in `r`. Its type has one title whatever the occurrence (RFC 9457
+    §3.1.3), and a /problems/ type resolves to a page under that title (§3.1.1)."""
     assert r.status_code == status, f"{r.status_code} {r.text}"
     assert r.headers["Content-Type"] == "application/problem+json"
     body = r.json()
     assert body["status"] == status and body["title"] and body["type"] and "detail" in body
+    key = (body["type"], status)
+    if key not in TITLES and body["type"].startswith("/problems/"):
+        page = requests.get(urllib.parse.urljoin(r.url, body["type"]))
+        assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8", body["type"]
+        assert f"<h1>{body['title']}</h1>" in page.text, (body, page.text)
+    assert TITLES.setdefault(key, body["title"]) == body["title"], f"{key} has two titles: {TITLES[key]!r} and {body['title']!r}"
     return body
 
 
@@ -767,6 +779,26 @@ def test_a_cart_holds_at_most_50_products(api):
     assert len(lines) == 50 and products[50] not in {line["productId"] for line in lines}
     # Changing a line already there is still fine at the limit.
     assert requests.put(f"{api.url}/api/v1/carts/{cart}/items/{products[0]}", json={"quantity": 2}).status_code == 200
+
+
+def test_every_problem_type_resolves_to_a_page_that_explains_it(api):
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "openapi.yaml")) as f:
+        types = re.search(r"enum: \[about:blank, ([^\]]*)\]", f.read()).group(1).replace("\n", " ").split(",")
+    types = [t.strip() for t in types]
+    assert len(types) == 12 and all(t.startswith("/problems/") for t in types), types
+    for t in types:
+        page = requests.get(api.url + t)
+        assert page.status_code == 200, t
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8" and page.headers["Cache-Control"] == "no-cache"
+        assert re.search(r"<h1>[^<]+</h1>", page.text) and "HTTP status " in page.text, page.text
+        assert requests.get(api.url + t, headers={"If-None-Match": page.headers["ETag"]}).status_code == 304
+        head = requests.head(api.url + t)
+        assert head.status_code == 200 and head.content == b"" and head.headers["ETag"] == page.headers["ETag"]
+    problem(requests.get(api.url + "/problems/no-such-type"), 404)
+    assert problem(requests.post(api.url + "/problems/not-found"), 405) and requests.post(api.url + "/problems/x").headers["Allow"] == "GET, HEAD"
+    # The type of a document seen here resolves against the request's URL to that page.
+    body = problem(requests.get(api.url + "/api/v1/products/0"), 404)
+    assert f"<h1>{body['title']}</h1>" in requests.get(urllib.parse.urljoin(api.url + "/api/v1/products/0", body["type"])).text
 
 
 def test_the_root_says_where_to_go(api):
