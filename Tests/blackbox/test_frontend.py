@@ -562,6 +562,10 @@ def test_nginx_config_and_headers(api, web):
     assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "<h1>Not enough stock</h1>" in page.text and page.headers["Content-Security-Policy"] == csp  # once
     assert requests.get(web + "/problems/no-such-type").headers["Content-Type"] == "application/problem+json"
+    # nginx's own 503 (no backend) uses the backend's type, so it takes that type's one title too.
+    with open(os.path.join(FRONTEND, "nginx.conf.template")) as f:
+        own = re.search(r'"type":"(/problems/[a-z-]+)","title":"([^"]+)"', f.read())
+    assert f"<h1>{own.group(2)}</h1>" in requests.get(api.url + own.group(1)).text, own.groups()
     # A browser revalidating a compressed catalog answer sends back its ETag and gets a 304 through nginx.
     category = unique("gzip").lower()
     for _ in range(3):
