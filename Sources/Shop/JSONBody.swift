@@ -41,6 +41,13 @@ struct JSONBody {
             throw HTTPError(.unsupportedMediaType, "Content-Type \(contentType) is not accepted; send application/json (UTF-8).",
                             headers: HTTPHeaders([("Accept", "application/json")]))
         }
+        // RFC 9110 §12.5.3: a content coding this server cannot undo (gzip, br) is a 415 that says
+        // which codings it takes, rather than compressed bytes read as JSON.
+        let codings = request.headers.values("Content-Encoding").flatMap { $0.split(separator: ",") }.map { $0.trimmingOWS().lowercased() }
+        guard codings.allSatisfy({ $0 == "identity" }) else {
+            throw HTTPError(.unsupportedMediaType, "Content-Encoding \(codings.joined(separator: ", ")) is not accepted; send the body uncompressed.",
+                            headers: HTTPHeaders([("Accept-Encoding", "identity")]))
+        }
     }
 
     private init(members: [(String, JSONValue)], path: String) {

@@ -30,7 +30,7 @@ info:
     tags are weak, so only `If-Match: *` can hold, and only where the target
     exists: a product (an inactive one too, for an admin), a line in its
     cart, an order, a collection that POST adds to. `/api/v1/carts` and an order's `/cancel`
-    have no representation. A 401, a 415 (wrong `Content-Type`), a 404, and
+    have no representation. A 401, a 415 (wrong `Content-Type` or a `Content-Encoding`), a 404, and
     a 409 that does not depend on the request's content come before a 412.
     A request sent with `Expect: 100-continue` gets its 401 or 415 instead
     of `100 Continue`, so its body is never sent.
@@ -676,7 +676,17 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     UnsupportedMediaType:
-      description: The body is not application/json.
+      description: >-
+        The body is not application/json (`Accept` says what is), or it has a
+        content coding other than identity, such as gzip (`Accept-Encoding: identity`
+        says so; send it uncompressed).
+      headers:
+        Accept:
+          description: With a wrong Content-Type, the media type taken.
+          schema: {type: string}
+        Accept-Encoding:
+          description: With a content coding, the only one taken.
+          schema: {type: string, const: identity}
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}

@@ -31,6 +31,25 @@ final class JSONBodyTests: XCTestCase {
         XCTAssertEqual(status { _ = try JSONBody.parse(request("{}", contentType: "application/json; charset=latin1")) }, 415)
     }
 
+    func testAContentCodingOtherThanIdentityIs415NamingWhatIsTaken() {
+        func coded(_ codings: String...) -> HTTPRequest {
+            HTTPRequest(method: .PUT, target: "/x", headers: HTTPHeaders([("Content-Type", "application/json")] + codings.map { ("Content-Encoding", $0) }),
+                        body: Array("{}".utf8))
+        }
+        XCTAssertNil(status { _ = try JSONBody.parse(coded("identity")) })
+        XCTAssertNil(status { _ = try JSONBody.parse(coded("Identity", " identity ")) })
+        for codings in [["gzip"], ["br"], ["identity, gzip"], ["identity", "deflate"], ["x-unknown"]] {
+            XCTAssertEqual(status { _ = try JSONBody.parse(coded(codings[0], codings.count > 1 ? codings[1] : "identity")) }, 415, "\(codings)")
+        }
+        do {
+            _ = try JSONBody.parse(coded("gzip"))
+            XCTFail("gzip was taken")
+        } catch {
+            XCTAssertEqual(error.headers["Accept-Encoding"], "identity")
+            XCTAssertTrue(error.detail.contains("Content-Encoding gzip"), error.detail)
+        }
+    }
+
     func testAHeaderThatIsNoListCountsOnlyWhenEveryCopyAgrees() {
         func twice(_ first: String, _ second: String) -> HTTPRequest {
             HTTPRequest(method: .POST, target: "/x", headers: HTTPHeaders([("Content-Type", first), ("content-type", second)]), body: Array("{}".utf8))

@@ -1,5 +1,6 @@
 """Shop API v1 against the contract (shared/API.md), over HTTP, with a real database."""
 import concurrent.futures
+import gzip
 import json
 import os
 import re
@@ -270,6 +271,7 @@ def test_an_upload_the_head_refuses_is_answered_before_its_body_is_sent(api):
                          (b"PATCH /api/v1/orders/x HTTP/1.1\r\n" + plain, 401),
                          (f"PUT /api/v1/carts/{cart}/items/{product} HTTP/1.1\r\n".encode() + plain, 415),
                          (b"POST /api/v1/orders HTTP/1.1\r\n", 415),
+                         (b"POST /api/v1/orders HTTP/1.1\r\nContent-Encoding: gzip\r\n" + jsonType, 415),
                          (b"PATCH /api/v1/orders/x HTTP/1.1\r\nAuthorization: Bearer " + ADMIN_TOKEN.encode() + b"\r\n" + plain, 415)]:
         with api.connect() as s:
             s.sendall(head + b"Host: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
@@ -284,6 +286,12 @@ def test_an_upload_the_head_refuses_is_answered_before_its_body_is_sent(api):
         s.sendall(b'{"quantity":1}')
         assert s.read_response()[0] == 200
     assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["itemCount"] == 1
+    # Compressed bytes are not read as JSON (RFC 9110 §12.5.3): 415, saying which coding is taken.
+    r = requests.put(f"{api.url}/api/v1/carts/{cart}/items/{product}", data=gzip.compress(b'{"quantity":2}'),
+                     headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert problem(r, 415) and r.headers["Accept-Encoding"] == "identity"
+    assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["itemCount"] == 1
+
 
 def test_create_patch_delete_product(api):
     sku = unique()
