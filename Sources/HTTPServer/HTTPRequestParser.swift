@@ -158,7 +158,8 @@ public struct HTTPRequestParser {
                 } else if !HTTPRequestParser.isTokenChar(b) {
                     throw HTTPParseError(Self.bad, "The method must be a token followed by a single space.")
                 } else if pos - headStart >= 32 {
-                    throw HTTPParseError(Self.bad, "The request method is longer than 32 characters.")
+                    // RFC 9112 §3: longer than any method implemented is 501, not 400.
+                    throw HTTPParseError(.notImplemented, "The request method is longer than 32 characters, longer than any this server implements.")
                 }
             case .target:
                 if b == sp {
