@@ -103,7 +103,7 @@ public final class ShopAPI: Sendable {
         })
         router.get("/problems/{type}", .inline) { [pages] request in
             let slug = request.pathParameters["type"] ?? ""
-            return pages[slug] ?? HTTPError(.notFound, "No problem type \(slug); docs/openapi.yaml lists them all.").response
+            return pages[slug] ?? HTTPError(.notFound, "No problem type \(slug); \(v1)/openapi.yaml lists them all.").response
         }
         // A curl of the bare address learns where to go next, rather than meeting a 404.
         let index = HTTPResponse.json([
