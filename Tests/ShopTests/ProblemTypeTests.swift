@@ -10,6 +10,12 @@ final class ProblemTypeTests: XCTestCase {
         let end = try XCTUnwrap(yaml[start.upperBound...].firstIndex(of: "]"))
         let listed = yaml[start.upperBound..<end].split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         XCTAssertEqual(Set(listed), Set(ProblemType.all.map(\.uri)))
+        // And GET /problems/{type}'s parameter names the same ones.
+        let pathStart = try XCTUnwrap(yaml.range(of: "enum: [malformed-json, "))
+        let pathEnd = try XCTUnwrap(yaml[pathStart.lowerBound...].firstIndex(of: "]"))
+        let slugs = yaml[yaml.index(pathStart.lowerBound, offsetBy: 7)..<pathEnd].split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        XCTAssertEqual(Set(slugs), Set(ProblemType.all.map(\.slug)))
         XCTAssertEqual(Set(ProblemType.all.map(\.slug)).count, ProblemType.all.count, "one slug per type")
     }
 
