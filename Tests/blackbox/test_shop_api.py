@@ -186,6 +186,15 @@ def test_if_match_is_evaluated_before_anything_changes(api):
     assert requests.put(line, json={"quantity": 3}, headers={"If-Match": "*"}).json()["itemCount"] == 3
     problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/999999999", json={"quantity": 1}, headers={"If-Match": '"x"'}), 404)
     problem(requests.put(f"{api.url}/api/v1/carts/{'A' * 22}/items/{p['id']}", json={"quantity": 1}, headers={"If-Match": '"x"'}), 404)
+    # A line stays while its product is deactivated: it still exists, and a 0 still removes it.
+    gone = make_product(api)
+    gone_line = f"{api.url}/api/v1/carts/{cart}/items/{gone['id']}"
+    assert requests.put(gone_line, json={"quantity": 1}).status_code == 200
+    assert requests.delete(f"{api.url}/api/v1/products/{gone['id']}", headers=ADMIN).status_code == 204
+    problem(requests.put(gone_line, json={"quantity": 1}, headers={"If-None-Match": "*"}), 412)
+    problem(requests.put(gone_line, json={"quantity": 2}, headers={"If-Match": "*"}), 404)  # the product's 404, as without it
+    assert [i["productId"] for i in requests.put(gone_line, json={"quantity": 0}, headers={"If-Match": "*"}).json()["items"]] == [p["id"]]
+    problem(requests.put(gone_line, json={"quantity": 0}, headers={"If-Match": "*"}), 404)  # now a new line it cannot hold
     # A wrong Content-Type is refused without the condition too, so its 415 comes first (RFC 9110 §13.2.1).
     text = {"Content-Type": "text/plain", "If-Match": "*"}
     problem(requests.put(f"{api.url}/api/v1/carts/{cart}/items/999999999", data='{"quantity": 1}', headers={"If-Match": '"x"', "Content-Type": "text/plain"}), 415)

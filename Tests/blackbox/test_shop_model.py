@@ -1,7 +1,8 @@
-"""The shop against a model of the contract: random sequences of cart, checkout,
-cancel, status and admin catalog calls from one client (hypothesis' rule-based
-state machine), each answer checked against what a few dictionaries say it must
-be. Where the example tests check one path each, this finds the orders of calls
+"""The shop against a model of the contract: random sequences of cart calls (some
+with `If-Match: *` or `If-None-Match: *`), checkouts, replays, cancels, status
+moves and admin catalog changes from one client (hypothesis' rule-based state
+machine), each answer checked against what a few dictionaries say it must be.
+Where the example tests check one path each, this finds the orders of calls
 nobody wrote down: a line set after a restock, a cancel after a price change, a
 replay after a deactivation. Stock is the invariant that matters most: after
 every step each product's stock is what its restocks, checkouts and cancels made
@@ -114,10 +115,22 @@ class Shop(RuleBasedStateMachine):
         for index, quantity in changes:
             self.set_line(cart, self.products[index], quantity)
 
-    def set_line(self, cart, p, quantity):
-        r = self.http.put(f"{self.url}/carts/{cart}/items/{p['id']}", json={"quantity": quantity})
+    CONDITION = st.sampled_from([None, "If-Match", "If-None-Match"])
+
+    def refused_by_condition(self, cart, p, condition):
+        """Whether `condition: *` fails for this line (RFC 9110 §13.1): If-Match wants it there, If-None-Match not."""
+        there = p["id"] in self.cart_lines[cart]
+        return (condition == "If-Match" and not there) or (condition == "If-None-Match" and there)
+
+    def set_line(self, cart, p, quantity, condition=None):
+        r = self.http.put(f"{self.url}/carts/{cart}/items/{p['id']}", json={"quantity": quantity},
+                          headers={condition: "*"} if condition else {})
         if self.cart_status[cart] != "open":
             self.expect(r, 409, "/problems/cart-ordered")
+        elif condition and not p["active"] and p["id"] not in self.cart_lines[cart]:
+            self.expect(r, 404, "/problems/not-found")  # a new line it cannot hold, whatever the quantity
+        elif self.refused_by_condition(cart, p, condition):
+            self.expect(r, 412)
         elif quantity == 0:
             self.cart_lines[cart].pop(p["id"], None)
             self.check_cart(cart, self.expect(r, 200))
@@ -131,12 +144,19 @@ class Shop(RuleBasedStateMachine):
             self.check_cart(cart, self.expect(r, 200))
 
     @precondition(lambda self: self.kept)
-    @rule(data=st.data(), index=st.integers(0, PRODUCTS - 1))
-    def remove_line(self, data, index):
+    @rule(data=st.data(), index=st.integers(0, PRODUCTS - 1), quantity=st.integers(0, 5), condition=CONDITION)
+    def change_a_line_on_a_condition(self, data, index, quantity, condition):
+        self.set_line(self.a_cart(data), self.products[index], quantity, condition)
+
+    @precondition(lambda self: self.kept)
+    @rule(data=st.data(), index=st.integers(0, PRODUCTS - 1), condition=CONDITION)
+    def remove_line(self, data, index, condition):
         cart, p = self.a_cart(data), self.products[index]
-        r = self.http.delete(f"{self.url}/carts/{cart}/items/{p['id']}")
+        r = self.http.delete(f"{self.url}/carts/{cart}/items/{p['id']}", headers={condition: "*"} if condition else {})
         if self.cart_status[cart] != "open":
             self.expect(r, 409, "/problems/cart-ordered")
+        elif self.refused_by_condition(cart, p, condition):
+            self.expect(r, 412)
         else:
             self.cart_lines[cart].pop(p["id"], None)
             self.check_cart(cart, self.expect(r, 200))
