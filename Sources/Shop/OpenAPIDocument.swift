@@ -29,7 +29,8 @@ info:
     or an order's, ignores it.) If-Match compares tags strongly and this server's
     tags are weak, so only `If-Match: *` can hold, and only where the target
     exists: a product (an inactive one too, for an admin), a line in its
-    cart, an order, a collection that POST adds to. `/api/v1/carts` and an order's `/cancel`
+    cart (also one whose product was deactivated since), an order, a
+    collection that POST adds to. `/api/v1/carts` and an order's `/cancel`
     have no representation. A 401, a 415 (wrong `Content-Type` or a `Content-Encoding`), a 404, and
     a 409 that does not depend on the request's content come before a 412.
     A request sent with `Expect: 100-continue` gets its 401 or 415 instead
