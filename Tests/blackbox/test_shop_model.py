@@ -31,6 +31,7 @@ class Shop(RuleBasedStateMachine):
         self.http = requests.Session()
         self.url = self.api.url + "/api/v1"
         self.products = []   # dicts: id, sku, name, price, stock, active
+        self.by_id = {}      # the same dicts by product id
         self.cart_lines = {}  # cart id -> {product id: quantity}
         self.cart_status = {}
         self.kept = []  # the carts that later steps come back to (buy's carts are done at once)
@@ -43,6 +44,7 @@ class Shop(RuleBasedStateMachine):
         for stock, price in zip(stocks, prices):
             p = make_product(self.api, sku=unique("MODEL"), stock=stock, priceCents=price)
             self.products.append({"id": p["id"], "sku": p["sku"], "name": p["name"], "price": price, "stock": stock, "active": True})
+            self.by_id[p["id"]] = self.products[-1]
 
     # --- what the server must answer ---------------------------------------------
 
@@ -54,8 +56,7 @@ class Shop(RuleBasedStateMachine):
         return r.json() if r.content else None
 
     def check_cart(self, cart_id, cart):
-        lines = self.cart_lines[cart_id]
-        by_id = {p["id"]: p for p in self.products}
+        lines, by_id = self.cart_lines[cart_id], self.by_id
         assert cart["id"] == cart_id and cart["status"] == self.cart_status[cart_id]
         got = {line["productId"]: (line["quantity"], line["unitPriceCents"], line["lineTotalCents"], line["sku"])
                for line in cart["items"]}
@@ -163,10 +164,11 @@ class Shop(RuleBasedStateMachine):
 
     # --- checkout ------------------------------------------------------------------
 
-    def checkout_outcome(self, cart, r):
-        """Checks a first checkout's answer against the model, and applies it."""
-        lines = self.cart_lines[cart]
-        by_id = {p["id"]: p for p in self.products}
+    def check_out(self, cart, headers=None):
+        """A first checkout of `cart`: its answer checked against the model, which it then updates."""
+        r = self.http.post(f"{self.url}/orders", json=order_body(cart, self.email), headers=headers)
+        assert "Idempotent-Replayed" not in r.headers
+        lines, by_id = self.cart_lines[cart], self.by_id
         on_hand = {pid: p["stock"] if p["active"] else 0 for pid, p in by_id.items()}  # a deactivated product has none
         short = [{"productId": pid, "requested": q, "available": on_hand[pid]} for pid, q in sorted(lines.items()) if q > on_hand[pid]]
         if self.cart_status[cart] != "open":
@@ -184,29 +186,26 @@ class Shop(RuleBasedStateMachine):
             self.cart_status[cart] = "ordered"
             self.order_state[order["id"]] = ("pending", {pid: (by_id[pid]["price"], q) for pid, q in lines.items()})
             self.check_order(order["id"], order)
+        return r
 
     @precondition(lambda self: self.kept)
     @rule(data=st.data())
     def checkout(self, data):
-        cart = self.a_cart(data)
-        self.checkout_outcome(cart, self.http.post(f"{self.url}/orders", json=order_body(cart, self.email)))
+        self.check_out(self.a_cart(data))
 
     @rule(changes=st.lists(st.tuples(st.integers(0, PRODUCTS - 1), st.integers(1, 3)), min_size=1, max_size=3))
     def buy(self, changes):
         """A shopper's whole visit in one step, so that runs reach orders often."""
         cart = self.new_cart()
         self.set_lines(cart, changes)
-        self.checkout_outcome(cart, self.http.post(f"{self.url}/orders", json=order_body(cart, self.email)))
+        self.check_out(cart)
 
     @precondition(lambda self: self.kept)
     @rule(target=keyed, data=st.data())
     def checkout_with_a_key(self, data):
-        cart = self.a_cart(data)
-        key, body = str(uuid.uuid4()), order_body(cart, self.email)
-        r = self.http.post(f"{self.url}/orders", json=body, headers={"Idempotency-Key": key})
-        assert "Idempotent-Replayed" not in r.headers
-        self.checkout_outcome(cart, r)
-        return (key, body, r.status_code, r.text)
+        cart, key = self.a_cart(data), str(uuid.uuid4())
+        r = self.check_out(cart, {"Idempotency-Key": key})
+        return (key, order_body(cart, self.email), r.status_code, r.text)
 
     @rule(attempt=keyed)
     def repeat_a_keyed_checkout(self, attempt):
@@ -231,9 +230,8 @@ class Shop(RuleBasedStateMachine):
         status, items = self.order_state[order]
         r = self.http.post(f"{self.url}/orders/{order}/cancel")
         if status in ("pending", "paid"):
-            by_id = {p["id"]: p for p in self.products}
             for pid, (_, q) in items.items():
-                by_id[pid]["stock"] += q
+                self.by_id[pid]["stock"] += q
             self.order_state[order] = ("cancelled", items)
             self.check_order(order, self.expect(r, 200))
         else:
