@@ -6,7 +6,8 @@ Where the example tests check one path each, this finds the orders of calls
 nobody wrote down: a line set after a restock, a cancel after a price change, a
 replay after a deactivation. Stock is the invariant that matters most: after
 every step each product's stock is what its restocks, checkouts and cancels made
-it. (Concurrent clients are the race tests' job, in test_shop_api.py.)"""
+it, and the catalog's listing shows the products as they are now. (Concurrent
+clients are the race tests' job, in test_shop_api.py.)"""
 import os
 import uuid
 
@@ -19,6 +20,15 @@ from conftest import ADMIN, make_product, order_body, unique
 NEXT = {"pending": "paid", "paid": "shipped", "shipped": "delivered"}
 STATUSES = ["pending", "paid", "shipped", "delivered", "cancelled"]
 PRODUCTS = 3
+# Last words of the products' names: equal but for case, to test that the name sort ignores it and breaks ties by id.
+WORDS = ["alpha", "Beta", "beta", "gamma"]
+# The model's sort keys for each of the contract's sorts (ties by id, as API.md says).
+SORTS = {
+    "name": lambda p: (p["word"].lower(), p["id"]),
+    "price": lambda p: (p["price"], p["id"]),
+    "-price": lambda p: (-p["price"], -p["id"]),
+    "newest": lambda p: -p["id"],  # made one after another, so ids and creation times rise together
+}
 
 
 class Shop(RuleBasedStateMachine):
@@ -30,21 +40,26 @@ class Shop(RuleBasedStateMachine):
         super().__init__()
         self.http = requests.Session()
         self.url = self.api.url + "/api/v1"
-        self.products = []   # dicts: id, sku, name, price, stock, active
+        self.products = []   # dicts: id, sku, word (the name's last), price, stock, active
         self.by_id = {}      # the same dicts by product id
         self.cart_lines = {}  # cart id -> {product id: quantity}
         self.cart_status = {}
         self.kept = []  # the carts that later steps come back to (buy's carts are done at once)
-        self.order_state = {}  # order id -> (status, items {product id: (price, quantity)})
+        self.order_state = {}  # order id -> (status, items {product id: (price, quantity, name)}), as at checkout
         self.email = f"model-{uuid.uuid4().hex[:12]}@example.com"  # this run's orders, for the admin's list
+        self.token = uuid.uuid4().hex[:12]  # in this run's product names, so a search lists them alone
 
     @initialize(stocks=st.lists(st.integers(0, 8), min_size=PRODUCTS, max_size=PRODUCTS),
-                prices=st.lists(st.integers(1, 5000), min_size=PRODUCTS, max_size=PRODUCTS))
-    def make_products(self, stocks, prices):
-        for stock, price in zip(stocks, prices):
-            p = make_product(self.api, sku=unique("MODEL"), stock=stock, priceCents=price)
-            self.products.append({"id": p["id"], "sku": p["sku"], "name": p["name"], "price": price, "stock": stock, "active": True})
+                prices=st.lists(st.integers(1, 5000), min_size=PRODUCTS, max_size=PRODUCTS),
+                words=st.lists(st.sampled_from(WORDS), min_size=PRODUCTS, max_size=PRODUCTS))
+    def make_products(self, stocks, prices, words):
+        for stock, price, word in zip(stocks, prices, words):
+            p = make_product(self.api, sku=unique("MODEL"), name=self.name(word), stock=stock, priceCents=price)
+            self.products.append({"id": p["id"], "sku": p["sku"], "word": word, "price": price, "stock": stock, "active": True})
             self.by_id[p["id"]] = self.products[-1]
+
+    def name(self, word):
+        return f"Model {self.token} {word}"
 
     # --- what the server must answer ---------------------------------------------
 
@@ -58,10 +73,11 @@ class Shop(RuleBasedStateMachine):
     def check_cart(self, cart_id, cart):
         lines, by_id = self.cart_lines[cart_id], self.by_id
         assert cart["id"] == cart_id and cart["status"] == self.cart_status[cart_id]
-        got = {line["productId"]: (line["quantity"], line["unitPriceCents"], line["lineTotalCents"], line["sku"])
+        got = {line["productId"]: (line["quantity"], line["unitPriceCents"], line["lineTotalCents"], line["sku"], line["name"])
                for line in cart["items"]}
         assert len(got) == len(cart["items"]), cart  # one line per product
-        want = {pid: (q, by_id[pid]["price"], q * by_id[pid]["price"], by_id[pid]["sku"]) for pid, q in lines.items()}
+        want = {pid: (q, by_id[pid]["price"], q * by_id[pid]["price"], by_id[pid]["sku"], self.name(by_id[pid]["word"]))
+                for pid, q in lines.items()}
         assert got == want, (got, want)
         assert cart["itemCount"] == sum(lines.values())
         assert cart["subtotalCents"] == sum(q * by_id[pid]["price"] for pid, q in lines.items())
@@ -69,10 +85,10 @@ class Shop(RuleBasedStateMachine):
     def check_order(self, order_id, order):
         status, items = self.order_state[order_id]
         assert order["id"] == order_id and order["status"] == status
-        got = {line["productId"]: (line["unitPriceCents"], line["quantity"]) for line in order["items"]}
+        got = {line["productId"]: (line["unitPriceCents"], line["quantity"], line["name"]) for line in order["items"]}
         assert got == items, (got, items)
-        assert order["itemCount"] == sum(q for _, q in items.values())
-        assert order["totalCents"] == sum(p * q for p, q in items.values())
+        assert order["itemCount"] == sum(q for _, q, _ in items.values())
+        assert order["totalCents"] == sum(p * q for p, q, _ in items.values())
 
     @invariant()
     def stock_is_what_the_calls_made_it(self):
@@ -82,6 +98,23 @@ class Shop(RuleBasedStateMachine):
                 assert self.expect(r, 200)["stock"] == p["stock"], (p, r.text)
             else:
                 self.expect(r, 404, "/problems/not-found")
+
+    # A price bound: none, or one of the products' prices give or take a cent (bounds are inclusive).
+    BOUND = st.none() | st.tuples(st.integers(0, PRODUCTS - 1), st.integers(-1, 1))
+
+    @rule(sort=st.sampled_from([None, *SORTS]), low_at=BOUND, high_at=BOUND, limit=st.integers(1, 4), offset=st.integers(0, 2),
+          by_category=st.booleans())
+    def list_products(self, sort, low_at, high_at, limit, offset, by_category):
+        """The catalog's listing, searched for this run's products: filters, sorts and pages as they stand now."""
+        low, high = (None if at is None else self.products[at[0]]["price"] + at[1] for at in (low_at, high_at))
+        query = {"q": self.token, "limit": limit, "offset": offset, "sort": sort, "minPrice": low, "maxPrice": high,
+                 "category": "testing" if by_category else None}
+        page = self.expect(self.http.get(f"{self.url}/products", params={k: v for k, v in query.items() if v is not None}), 200)
+        matching = [p for p in self.products if p["active"] and (low is None or p["price"] >= low) and (high is None or p["price"] <= high)]
+        matching.sort(key=SORTS[sort] if sort else lambda p: p["id"])
+        want = [(p["id"], p["price"], p["stock"], self.name(p["word"])) for p in matching[offset:offset + limit]]
+        got = [(p["id"], p["priceCents"], p["stock"], p["name"]) for p in page["items"]]
+        assert (got, page["total"], page["limit"], page["offset"]) == (want, len(matching), limit, offset), (query, page)
 
     # --- carts ---------------------------------------------------------------------
 
@@ -184,7 +217,8 @@ class Shop(RuleBasedStateMachine):
             for pid, q in lines.items():
                 by_id[pid]["stock"] -= q
             self.cart_status[cart] = "ordered"
-            self.order_state[order["id"]] = ("pending", {pid: (by_id[pid]["price"], q) for pid, q in lines.items()})
+            self.order_state[order["id"]] = ("pending", {pid: (by_id[pid]["price"], q, self.name(by_id[pid]["word"]))
+                                                         for pid, q in lines.items()})
             self.check_order(order["id"], order)
         return r
 
@@ -230,7 +264,7 @@ class Shop(RuleBasedStateMachine):
         status, items = self.order_state[order]
         r = self.http.post(f"{self.url}/orders/{order}/cancel")
         if status in ("pending", "paid"):
-            for pid, (_, q) in items.items():
+            for pid, (_, q, _) in items.items():
                 self.by_id[pid]["stock"] += q
             self.order_state[order] = ("cancelled", items)
             self.check_order(order, self.expect(r, 200))
@@ -253,7 +287,8 @@ class Shop(RuleBasedStateMachine):
 
     def patch_product(self, p, change):
         body = self.expect(self.http.patch(f"{self.url}/products/{p['id']}", json=change, headers=ADMIN), 200)
-        assert (body["stock"], body["priceCents"], body["active"]) == (p["stock"], p["price"], p["active"]), (body, p)
+        got = (body["stock"], body["priceCents"], body["active"], body["name"])
+        assert got == (p["stock"], p["price"], p["active"], self.name(p["word"])), (body, p)
 
     @rule(index=st.integers(0, PRODUCTS - 1), stock=st.integers(0, 8))
     def restock(self, index, stock):
@@ -266,6 +301,12 @@ class Shop(RuleBasedStateMachine):
         p = self.products[index]
         p["price"] = price
         self.patch_product(p, {"priceCents": price})
+
+    @rule(index=st.integers(0, PRODUCTS - 1), word=st.sampled_from(WORDS))
+    def rename(self, index, word):
+        p = self.products[index]
+        p["word"] = word
+        self.patch_product(p, {"name": self.name(word)})
 
     @rule(index=st.integers(0, PRODUCTS - 1))
     def deactivate(self, index):
