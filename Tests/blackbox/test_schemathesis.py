@@ -1,11 +1,15 @@
 """schemathesis with every check, against docs/openapi.yaml and the live server:
-no 5xx, and every response conforms to the spec (status, headers, body)."""
+no 5xx, and every response conforms to the spec (status, headers, body). First,
+the spec itself must be a valid OpenAPI 3.1 document."""
 import json
 import os
 import subprocess
 import sys
 
 import requests
+import yaml
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator
 
 from conftest import ADMIN_TOKEN, make_cart, make_product, order_body
 
@@ -58,6 +62,14 @@ def schemathesis(api, url, tmp_path, *options):
     assert set(orders) != {"pending"}, orders
     carts = [requests.get(f"{api.url}/api/v1/carts/{cart}").json() for cart in ids["carts"]]
     assert any(cart["status"] == "ordered" or cart["itemCount"] != 3 for cart in carts), carts
+
+
+def test_the_spec_is_a_valid_openapi_3_1_document():
+    # schemathesis reads a spec leniently; tools that users feed it to (code generators, gateways) may not.
+    with open(os.path.join(ROOT, "docs", "openapi.yaml")) as f:
+        spec = yaml.safe_load(f)
+    assert spec["openapi"].startswith("3.1.")
+    validate(spec, cls=OpenAPIV31SpecValidator)
 
 
 def test_schemathesis_all_checks(api, tmp_path):
