@@ -24,7 +24,7 @@ PRODUCTS = 3
 WORDS = ["alpha", "Beta", "beta", "gamma"]
 # The model's sort keys for each of the contract's sorts (ties by id, as API.md says).
 SORTS = {
-    "name": lambda p: (p["word"].lower(), p["id"]),
+    "name": lambda p: (p["name"].lower(), p["id"]),
     "price": lambda p: (p["price"], p["id"]),
     "-price": lambda p: (-p["price"], -p["id"]),
     "newest": lambda p: -p["id"],  # made one after another, so ids and creation times rise together
@@ -40,7 +40,7 @@ class Shop(RuleBasedStateMachine):
         super().__init__()
         self.http = requests.Session()
         self.url = self.api.url + "/api/v1"
-        self.products = []   # dicts: id, sku, word (the name's last), price, stock, active
+        self.products = []   # dicts: id, sku, name, price, stock, active
         self.by_id = {}      # the same dicts by product id
         self.cart_lines = {}  # cart id -> {product id: quantity}
         self.cart_status = {}
@@ -54,8 +54,9 @@ class Shop(RuleBasedStateMachine):
                 words=st.lists(st.sampled_from(WORDS), min_size=PRODUCTS, max_size=PRODUCTS))
     def make_products(self, stocks, prices, words):
         for stock, price, word in zip(stocks, prices, words):
-            p = make_product(self.api, sku=unique("MODEL"), name=self.name(word), stock=stock, priceCents=price)
-            self.products.append({"id": p["id"], "sku": p["sku"], "word": word, "price": price, "stock": stock, "active": True})
+            name = self.name(word)
+            p = make_product(self.api, sku=unique("MODEL"), name=name, stock=stock, priceCents=price)
+            self.products.append({"id": p["id"], "sku": p["sku"], "name": name, "price": price, "stock": stock, "active": True})
             self.by_id[p["id"]] = self.products[-1]
 
     def name(self, word):
@@ -76,8 +77,7 @@ class Shop(RuleBasedStateMachine):
         got = {line["productId"]: (line["quantity"], line["unitPriceCents"], line["lineTotalCents"], line["sku"], line["name"])
                for line in cart["items"]}
         assert len(got) == len(cart["items"]), cart  # one line per product
-        want = {pid: (q, by_id[pid]["price"], q * by_id[pid]["price"], by_id[pid]["sku"], self.name(by_id[pid]["word"]))
-                for pid, q in lines.items()}
+        want = {pid: (q, by_id[pid]["price"], q * by_id[pid]["price"], by_id[pid]["sku"], by_id[pid]["name"]) for pid, q in lines.items()}
         assert got == want, (got, want)
         assert cart["itemCount"] == sum(lines.values())
         assert cart["subtotalCents"] == sum(q * by_id[pid]["price"] for pid, q in lines.items())
@@ -112,7 +112,7 @@ class Shop(RuleBasedStateMachine):
         page = self.expect(self.http.get(f"{self.url}/products", params={k: v for k, v in query.items() if v is not None}), 200)
         matching = [p for p in self.products if p["active"] and (low is None or p["price"] >= low) and (high is None or p["price"] <= high)]
         matching.sort(key=SORTS[sort] if sort else lambda p: p["id"])
-        want = [(p["id"], p["price"], p["stock"], self.name(p["word"])) for p in matching[offset:offset + limit]]
+        want = [(p["id"], p["price"], p["stock"], p["name"]) for p in matching[offset:offset + limit]]
         got = [(p["id"], p["priceCents"], p["stock"], p["name"]) for p in page["items"]]
         assert (got, page["total"], page["limit"], page["offset"]) == (want, len(matching), limit, offset), (query, page)
 
@@ -217,8 +217,7 @@ class Shop(RuleBasedStateMachine):
             for pid, q in lines.items():
                 by_id[pid]["stock"] -= q
             self.cart_status[cart] = "ordered"
-            self.order_state[order["id"]] = ("pending", {pid: (by_id[pid]["price"], q, self.name(by_id[pid]["word"]))
-                                                         for pid, q in lines.items()})
+            self.order_state[order["id"]] = ("pending", {pid: (by_id[pid]["price"], q, by_id[pid]["name"]) for pid, q in lines.items()})
             self.check_order(order["id"], order)
         return r
 
@@ -288,7 +287,7 @@ class Shop(RuleBasedStateMachine):
     def patch_product(self, p, change):
         body = self.expect(self.http.patch(f"{self.url}/products/{p['id']}", json=change, headers=ADMIN), 200)
         got = (body["stock"], body["priceCents"], body["active"], body["name"])
-        assert got == (p["stock"], p["price"], p["active"], self.name(p["word"])), (body, p)
+        assert got == (p["stock"], p["price"], p["active"], p["name"]), (body, p)
 
     @rule(index=st.integers(0, PRODUCTS - 1), stock=st.integers(0, 8))
     def restock(self, index, stock):
@@ -305,8 +304,8 @@ class Shop(RuleBasedStateMachine):
     @rule(index=st.integers(0, PRODUCTS - 1), word=st.sampled_from(WORDS))
     def rename(self, index, word):
         p = self.products[index]
-        p["word"] = word
-        self.patch_product(p, {"name": self.name(word)})
+        p["name"] = self.name(word)
+        self.patch_product(p, {"name": p["name"]})
 
     @rule(index=st.integers(0, PRODUCTS - 1))
     def deactivate(self, index):
