@@ -1,13 +1,13 @@
 """The shop against a model of the contract: random sequences of cart calls (some
 with `If-Match: *` or `If-None-Match: *`), checkouts, replays, cancels, status
-moves and admin catalog changes from one client (hypothesis' rule-based state
-machine), each answer checked against what a few dictionaries say it must be.
-Where the example tests check one path each, this finds the orders of calls
+moves, listings and admin catalog changes from one client (hypothesis' rule-based
+state machine), each answer checked against what a few dictionaries say it must
+be. Where the example tests check one path each, this finds the orders of calls
 nobody wrote down: a line set after a restock, a cancel after a price change, a
-replay after a deactivation. Stock is the invariant that matters most: after
-every step each product's stock is what its restocks, checkouts and cancels made
-it, and the catalog's listing shows the products as they are now. (Concurrent
-clients are the race tests' job, in test_shop_api.py.)"""
+replay after a deactivation, a listing after a rename. Stock is the invariant
+that matters most: after every step each product's stock is what its restocks,
+checkouts and cancels made it. (Concurrent clients are the race tests' job, in
+test_shop_api.py.)"""
 import os
 import uuid
 
