@@ -3,6 +3,7 @@ import concurrent.futures
 import gzip
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -600,6 +601,58 @@ def test_no_overselling_under_concurrent_checkouts(api):
     assert sold == 10
 
 
+def test_stock_adds_up_after_checkouts_cancels_and_line_changes_race(api):
+    """Carts of two to four of the same four products, their lines set in random order, check out at once and
+    contend for the same product rows; a third of the orders are cancelled while the rest still run, and
+    another third of the carts get a line changed while they check out. Afterwards every product's stock
+    plus its units in orders not cancelled is the stock it began with, each refused cart is still open,
+    and each ordered cart holds exactly the lines of its order."""
+    rng = random.Random(7)
+    start = 15
+    products = [make_product(api, stock=start)["id"] for _ in range(4)]
+    carts = [make_cart(api, [(pid, rng.randint(1, 3)) for pid in rng.sample(products, rng.randint(2, 4))])
+             for _ in range(30)]
+    # With this seed the carts whose orders are kept ask at least 22 units of each product, whatever their
+    # line changes do: some of them must be refused (and the first checkout fits, so some succeed).
+    changes = {i: (rng.choice(products), rng.randint(1, 3)) for i in range(1, len(carts), 3)}
+    barrier = threading.Barrier(len(carts) + len(changes))
+
+    def checkout(i):
+        barrier.wait()
+        r = requests.post(api.url + "/api/v1/orders", json=order_body(carts[i]))
+        if r.status_code == 201 and i % 3 == 0:
+            cancel = requests.post(f"{api.url}/api/v1/orders/{r.json()['id']}/cancel")
+            assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled", cancel.text
+        return r
+
+    def change(i):
+        barrier.wait()
+        pid, quantity = changes[i]
+        return requests.put(f"{api.url}/api/v1/carts/{carts[i]}/items/{pid}", json={"quantity": quantity}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(len(carts) + len(changes)) as pool:
+        changed = {i: pool.submit(change, i) for i in changes}
+        checkouts = list(pool.map(checkout, range(len(carts))))
+        assert all(f.result() in (200, 409) for f in changed.values()), [f.result() for f in changed.values()]
+    assert {r.status_code for r in checkouts} <= {201, 409}, [r.status_code for r in checkouts]
+    assert any(r.status_code == 201 for r in checkouts) and any(r.status_code == 409 for r in checkouts)
+    sold = dict.fromkeys(products, 0)
+    for cart, r in zip(carts, checkouts):
+        held = requests.get(f"{api.url}/api/v1/carts/{cart}").json()
+        if r.status_code == 409:
+            assert problem(r, 409)["items"] and held["status"] == "open"
+            continue
+        order = requests.get(f"{api.url}/api/v1/orders/{r.json()['id']}").json()
+        lines = lambda doc: {line["productId"]: line["quantity"] for line in doc["items"]}
+        assert held["status"] == "ordered" and lines(order) == lines(held)
+        if order["status"] != "cancelled":
+            for line in order["items"]:
+                sold[line["productId"]] += line["quantity"]
+    for pid in products:
+        stock = requests.get(f"{api.url}/api/v1/products/{pid}").json()["stock"]
+        assert stock >= 0 and stock + sold[pid] == start, (pid, stock, sold[pid])
+
+
 def test_idempotent_checkout(api):
     p = make_product(api, stock=5)
     cart = make_cart(api, [(p["id"], 1)])
@@ -694,6 +747,43 @@ def test_a_repeat_while_the_first_runs_gets_409_with_retry_after(api):
     again = requests.post(api.url + "/api/v1/orders", json=order_body(cart), headers={"Idempotency-Key": key})
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.result().json()
+
+
+def test_a_line_change_during_its_carts_checkout_waits_and_gets_409(api):
+    """A cart's line change that comes while the cart checks out waits for the checkout and is then refused
+    as the cart is ordered: the order and the cart keep the same lines (no line slips in after the order's
+    snapshot)."""
+    p, other = make_product(api, stock=5), make_product(api, stock=5)
+    cart = make_cart(api, [(p["id"], 1)])
+    # Another session locks the product, so the checkout waits inside its transaction with the cart locked.
+    holder = sql(f"SELECT CONNECTION_ID(); BEGIN; SELECT 'locked' FROM products WHERE id = {p['id']} FOR UPDATE; DO SLEEP(120);",
+                 stdout=subprocess.PIPE)
+    session = holder.stdout.readline().strip()
+    executing = "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Execute'"
+    released = False
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            checkout = pool.submit(requests.post, api.url + "/api/v1/orders", json=order_body(cart))
+            deadline = time.time() + 1.5  # the sessions' lock waits end after 2 s
+            while sql(executing, stdout=subprocess.PIPE).communicate()[0].strip() != "1":
+                assert time.time() < deadline and not checkout.done(), "the checkout never waited for the product"
+                time.sleep(0.02)
+            change = pool.submit(requests.put, f"{api.url}/api/v1/carts/{cart}/items/{other['id']}", json={"quantity": 2})
+            while sql(executing, stdout=subprocess.PIPE).communicate()[0].strip() != "2":
+                assert time.time() < deadline and not change.done(), f"the line change did not wait: {change.result().status_code}"
+                time.sleep(0.02)
+            sql(f"KILL {session}").wait()
+            released = True
+            assert checkout.result().status_code == 201, checkout.result().text
+            assert problem(change.result(), 409)["type"] == "/problems/cart-ordered"
+    finally:
+        if not released:
+            sql(f"KILL {session}").wait()
+        holder.wait()
+    order = requests.get(f"{api.url}/api/v1/orders/{checkout.result().json()['id']}").json()
+    lines = requests.get(f"{api.url}/api/v1/carts/{cart}").json()["items"]
+    assert [(l["productId"], l["quantity"]) for l in lines] == [(l["productId"], l["quantity"]) for l in order["items"]] == [(p["id"], 1)]
 
 
 def test_a_lock_held_elsewhere_ends_in_503_after_bounded_retries(api):
