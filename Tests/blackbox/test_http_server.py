@@ -3,6 +3,7 @@ import datetime
 import json
 import os
 import random
+import re
 import resource
 import signal
 import socket
@@ -642,6 +643,16 @@ def test_help_lists_every_setting():
                  "MAX_CONNECTIONS", "CORS_ALLOWED_ORIGINS", "CART_RETENTION_DAYS", "EVENT_LOOPS"]:
         assert name in p.stdout
     assert subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.startswith("storefront ")
+    # The README's table holds the same settings with the same defaults (its words may be longer).
+    defaults = dict(re.findall(r"^([A-Z][A-Z0-9_]+) +.*\[default: (.*)\]$", p.stdout, re.M))
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8").read()
+    table = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (`[A-Z].*?) \| (.*?) \|", table, re.M)
+    assert {name for names, _ in rows for name in re.findall(r"`(\w+)`", names)} == set(defaults)
+    for names, default in rows:
+        first = re.match(r"`(\w+)`", names)[1]
+        if re.fullmatch(r"[\w.:-]+", defaults[first]):  # a value, not words about one
+            assert default == defaults[first], (first, default, defaults[first])
 
 
 def test_healthcheck_command(server):
