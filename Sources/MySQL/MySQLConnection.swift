@@ -10,6 +10,9 @@ import Glibc
 /// listings and partial updates would otherwise pile up in every pooled connection.
 public final class MySQLConnection: @unchecked Sendable {
     private let handle: UnsafeMutablePointer<MYSQL>
+    /// The socket, kept from the connect on so that `interrupt` needs nothing of the
+    /// library's state while another thread is inside it.
+    private let socketDescriptor: Int32
     private var statements: [String: MySQLStatement] = [:]
     private var uses: UInt64 = 0
     static let statementCacheSize = 64
@@ -70,6 +73,7 @@ public final class MySQLConnection: @unchecked Sendable {
                              message: "TLS is required but the server at \(c.address) does not offer it; the connection was refused")
         }
         isMariaDB = String(cString: mysql_get_server_info(handle)).contains("MariaDB")
+        socketDescriptor = cmysql_socket(handle)
         createdAt = MySQLConnection.monotonicNow()
         lastUsedAt = createdAt
         // Every property is set from here on, so a throw runs deinit, which closes
@@ -176,12 +180,19 @@ public final class MySQLConnection: @unchecked Sendable {
     /// are left to a ping to judge.
     public func peerLooksOpen() -> Bool {
         var byte: UInt8 = 0
-        let n = recv(cmysql_socket(handle), &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        let n = recv(socketDescriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
         if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return true }
         if n > 0 { return ping() }
         isBroken = true
         return false
     }
+
+    /// Ends, from another thread, whatever this connection waits for: its blocked
+    /// read fails at once as a lost connection, so its owner gets an error and the
+    /// pool drops it, where the read would otherwise wait out the read timeout for a
+    /// database that stopped answering. Only while the pool has it in use, so the
+    /// socket cannot have been closed (and its number reused) meanwhile.
+    func interrupt() { shutdown(socketDescriptor, Int32(SHUT_RDWR)) }
 
     /// True when the server answers.
     public func ping() -> Bool {

@@ -42,6 +42,7 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
         case 1040, 1203, 1226, 1044, 1045, 1049, 1146, 1317, 1969, 3024,
              1114, 1021, 1037, 1041, 1135: return .unavailable
         case MySQLError.poolExhaustedNumber: return .poolExhausted
+        case MySQLError.unresponsiveNumber: return .connectionLost
         default: return .other
         }
     }
@@ -49,13 +50,15 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
     /// A statement stopped by a time limit (MariaDB's max_statement_time, MySQL's MAX_EXECUTION_TIME).
     public var isTimeLimit: Bool { number == 1969 || number == 3024 }
 
-    /// Not a server number: ours, for "no connection available in time".
+    /// Not server numbers: ours, for "no connection available in time" and for
+    /// "the pool is suspended: the database does not answer".
     static let poolExhaustedNumber: UInt32 = 9_000_001
+    static let unresponsiveNumber: UInt32 = 9_000_002
     /// The client library's own for a TLS failure (CR_SSL_CONNECTION_ERROR), used for "TLS required, none offered".
     static let tlsMissingNumber: UInt32 = 2026
 
     public var description: String {
-        number == MySQLError.poolExhaustedNumber ? message : "MySQL error \(number) (\(sqlState)): \(message)"
+        number >= MySQLError.poolExhaustedNumber ? message : "MySQL error \(number) (\(sqlState)): \(message)"
     }
 
     static func from(_ mysql: UnsafeMutablePointer<MYSQL>) -> MySQLError {

@@ -6,7 +6,8 @@ import Synchronization
 /// one (then gets `.poolExhausted`, which an API turns into 503), connections
 /// the server has closed are replaced before use, ones idle for a while are
 /// pinged first, old ones are replaced before the server's `wait_timeout` would
-/// cut them, and broken ones are dropped.
+/// cut them, and broken ones are dropped. While the database does not answer
+/// (`suspend`), callers fail at once instead of waiting on it.
 public final class MySQLPool: @unchecked Sendable {
     public struct Options: Sendable {
         public var size = 10
@@ -31,7 +32,9 @@ public final class MySQLPool: @unchecked Sendable {
     private let onAcquire: (@Sendable (Double) -> Void)?
 
     private let slots: DispatchSemaphore
-    private let state = Mutex<(idle: [MySQLConnection], open: Int, inUse: Int, waiting: Int, closed: Bool)>(([], 0, 0, 0, false))
+    /// `busy`: the connections handed out, so that `suspend` can interrupt them.
+    private let state = Mutex<(idle: [MySQLConnection], busy: [MySQLConnection], open: Int, waiting: Int, closed: Bool,
+                               suspended: String?)>(([], [], 0, 0, false, nil))
     private let retries = Atomic<Int>(0)
 
     public init(configuration: MySQLConfiguration, options: Options = Options(), onAcquire: (@Sendable (Double) -> Void)? = nil) {
@@ -43,7 +46,7 @@ public final class MySQLPool: @unchecked Sendable {
     }
 
     public var stats: Stats {
-        state.withLock { Stats(open: $0.open, idle: $0.idle.count, inUse: $0.inUse, waiting: $0.waiting) }
+        state.withLock { Stats(open: $0.open, idle: $0.idle.count, inUse: $0.busy.count, waiting: $0.waiting) }
     }
 
     /// Transactions retried after a deadlock or lock-wait timeout, since start.
@@ -91,6 +94,7 @@ public final class MySQLPool: @unchecked Sendable {
     }
 
     public func acquire() throws(MySQLError) -> MySQLConnection {
+        try failIfSuspended()
         let start = MySQLConnection.monotonicNow()
         state.withLock { $0.waiting += 1 }
         let got = slots.wait(timeout: .now() + options.acquireTimeout) == .success
@@ -100,10 +104,12 @@ public final class MySQLPool: @unchecked Sendable {
             throw MySQLError(number: MySQLError.poolExhaustedNumber, sqlState: "HY000",
                              message: "no database connection became free within \(options.acquireTimeout) s (pool size \(options.size))")
         }
+        // Suspended while this caller waited for a slot: the database is no nearer.
+        do { try failIfSuspended() } catch { slots.signal(); throw error }
         // A slot is ours: reuse an idle connection if a healthy one is left, else open one.
         while let candidate = state.withLock({ s -> MySQLConnection? in
             guard let c = s.idle.popLast() else { return nil }
-            s.inUse += 1
+            s.busy.append(c)  // its ping too may wait on the database
             return c
         }) {
             let now = MySQLConnection.monotonicNow()
@@ -111,11 +117,11 @@ public final class MySQLPool: @unchecked Sendable {
                 && (now - candidate.lastUsedAt < options.pingAfterIdle || candidate.ping()) {
                 return candidate
             }
-            state.withLock { $0.inUse -= 1; $0.open -= 1 }
+            state.withLock { $0.busy.removeAll { $0 === candidate }; $0.open -= 1 }
         }
         do {
             let connection = try MySQLConnection(configuration: configuration)
-            state.withLock { $0.inUse += 1; $0.open += 1 }
+            state.withLock { $0.busy.append(connection); $0.open += 1 }
             return connection
         } catch {
             slots.signal()
@@ -126,13 +132,43 @@ public final class MySQLPool: @unchecked Sendable {
     public func release(_ connection: MySQLConnection) {
         let keep = !connection.isBroken && !connection.inTransaction
         let closed = state.withLock { s -> Bool in
-            s.inUse -= 1
+            s.busy.removeAll { $0 === connection }
             if keep && !s.closed { s.idle.append(connection) } else { s.open -= 1 }
             return s.closed
         }
         if !keep || closed { connection.rollbackIfNeeded() }
         slots.signal()
     }
+
+    /// For a database that has stopped answering (the caller's health check says
+    /// so): until `resume`, `acquire` fails at once with `reason` (a lost connection,
+    /// so a 503) instead of waiting out connect and read timeouts; the idle
+    /// connections are closed, since after such a silence they may lead nowhere (a
+    /// database node that died leaves no end of file to see); and the ones in use
+    /// are interrupted, so requests waiting on the database get their answer now.
+    public func suspend(because reason: String) {
+        let idle = state.withLock { s -> [MySQLConnection] in
+            s.suspended = reason
+            for connection in s.busy { connection.interrupt() }
+            let idle = s.idle
+            s.open -= idle.count
+            s.idle.removeAll()
+            return idle
+        }
+        _ = idle  // dropped here, outside the lock: deinit closes each
+    }
+
+    private func failIfSuspended() throws(MySQLError) {
+        if let reason = state.withLock({ $0.suspended }) {
+            throw MySQLError(number: MySQLError.unresponsiveNumber, sqlState: "HY000", message: reason)
+        }
+    }
+
+    /// The database answers again.
+    public func resume() { state.withLock { $0.suspended = nil } }
+
+    /// Whether `suspend` holds.
+    public var isSuspended: Bool { state.withLock { $0.suspended != nil } }
 
     /// Closes idle connections; connections in use close when released.
     public func close() {

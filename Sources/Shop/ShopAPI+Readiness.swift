@@ -13,7 +13,7 @@ extension ShopAPI {
             return .json(["status": "draining", "checks": ["shutdown": "draining"]], status: .serviceUnavailable,
                          headers: HTTPHeaders([("Retry-After", "5")]))
         }
-        let (checkedAt, found, schema) = readiness.withLock { $0 }
+        let (checkedAt, _, found, schema) = readiness.withLock { $0 }
         let age = MySQLConnection.monotonicNow() - checkedAt
         let problem = age > ShopAPI.readinessMaxAge && checkedAt > 0
             ? "the database has not answered the readiness check for \(Int(age)) s" : found
@@ -38,12 +38,20 @@ extension ShopAPI {
 
     /// Checks the database on a connection of its own (not the pool's, which a busy
     /// server may have all in use) and records the outcome for `/readyz`. Run about
-    /// once a second by a background thread.
+    /// once a second by a background thread. When the database has not answered for
+    /// `readinessMaxAge`, the pool is suspended (requests get 503 at once, and those
+    /// waiting on the database are cut off) until it answers again: otherwise each
+    /// request would wait out a 30 s read timeout on a database that hangs, or on a
+    /// node that died without closing its connections.
     public func checkReadiness() {
-        let (problem, schema) = readinessConnection.withLock { connection -> (String?, Int) in
+        let (problem, schema, answered) = readinessConnection.withLock { connection -> (String?, Int, Bool) in
             do {
                 if connection == nil || connection!.isBroken || !connection!.peerLooksOpen() {
-                    connection = try MySQLConnection(configuration: pool.configuration)
+                    // Its statement is trivial: past readinessMaxAge, no answer is an answer.
+                    var configuration = pool.configuration
+                    configuration.readTimeoutSeconds = UInt32(ShopAPI.readinessMaxAge)
+                    configuration.writeTimeoutSeconds = UInt32(ShopAPI.readinessMaxAge)
+                    connection = try MySQLConnection(configuration: configuration)
                 }
                 let version = try MySQLMigrator.currentVersion(connection!)
                 // A newer schema is a later release's, which migrated it during its
@@ -51,14 +59,27 @@ extension ShopAPI {
                 // (Schema.swift), so this one stays ready and can be rolled back to.
                 guard let version, version >= Schema.latestVersion else {
                     let next = migrationFailure.withLock { $0 }.map { "migrating at start-up fails, retried every 5 s: \($0)" } ?? "run storefront migrate"
-                    return ("schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): \(next)", version ?? 0)
+                    return ("schema version is \(version.map(String.init) ?? "none"), expected \(Schema.latestVersion): \(next)", version ?? 0, true)
                 }
-                return (nil, version)
+                return (nil, version, true)
             } catch {
-                if (error as? MySQLError)?.kind != .other { connection = nil }
-                return ("database unavailable: \(error)", 0)
+                let kind = (error as? MySQLError)?.kind
+                if kind != .other { connection = nil }
+                // A refused login or a full server is an answer; silence or a lost connection is not.
+                return ("database unavailable: \(error)", 0, kind != .connectionLost)
             }
         }
-        readiness.withLock { $0 = (MySQLConnection.monotonicNow(), problem, schema) }
+        let now = MySQLConnection.monotonicNow()
+        let silent = readiness.withLock { s -> Double in
+            s = (now, answered ? now : s.answeredAt, problem, schema)
+            return now - s.answeredAt
+        }
+        if answered, pool.isSuspended {
+            pool.resume()
+            log(.warning, "the database answers again: database requests are served again")
+        } else if silent > ShopAPI.readinessMaxAge, !pool.isSuspended {
+            pool.suspend(because: "the database has not answered the readiness check for over \(Int(ShopAPI.readinessMaxAge)) s")
+            log(.warning, "the database has not answered for \(Int(silent)) s (\(problem ?? "")): database requests get 503 at once until it does, and the ones waiting on it were cut off")
+        }
     }
 }

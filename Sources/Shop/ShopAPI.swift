@@ -19,7 +19,10 @@ public final class ShopAPI: Sendable {
     let isDraining: @Sendable () -> Bool
     public enum LogLevel: Sendable { case warning, error }
     let log: @Sendable (LogLevel, String) -> Void
-    let readiness = Mutex<(checkedAt: Double, problem: String?, schema: Int)>((-1000, "not checked yet", 0))
+    /// What the last readiness check found, and when the database last answered one
+    /// (from start: one that never answers counts as silent since then).
+    let readiness = Mutex<(checkedAt: Double, answeredAt: Double, problem: String?, schema: Int)>(
+        (-1000, MySQLConnection.monotonicNow(), "not checked yet", 0))
     /// The readiness check's own connection, used only by `checkReadiness`.
     let readinessConnection = Mutex<MySQLConnection?>(nil)
     private let unavailableLog = Mutex<(loggedAt: Double, since: Int)>((-1000, 0))

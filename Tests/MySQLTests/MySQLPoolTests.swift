@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 @testable import MySQL
 
@@ -22,6 +23,51 @@ final class MySQLPoolTests: MySQLTestCase {
         pool.release(b)
         XCTAssertEqual(pool.stats.open, 2)
         XCTAssertEqual(pool.stats.inUse, 0)
+    }
+
+    /// A database that stops answering: suspending the pool cuts off the statement
+    /// waiting on it at once (not after the 30 s read timeout), refuses callers at
+    /// once with the reason, and drops the idle connections; resuming serves again.
+    func testSuspendCutsOffWhatWaitsRefusesAtOnceAndResumeServesAgain() throws {
+        var options = MySQLPool.Options()
+        options.size = 3
+        let pool = MySQLPool(configuration: configuration, options: options)
+        let warm = try pool.acquire()
+        let (x, y) = (try pool.acquire(), try pool.acquire())
+        pool.release(x)
+        pool.release(y)  // two idle: the statement below takes one
+        let done = expectation(description: "the waiting statement returns")
+        let outcome = Mutex<(seconds: Double, error: MySQLError?)?>(nil)
+        Thread.detachNewThread {
+            MySQLLibrary.threadStart()
+            defer { MySQLLibrary.threadEnd() }
+            let start = Date()
+            do { try pool.withConnection { _ = try $0.run("DO SLEEP(10)") } } catch { outcome.withLock { $0 = (0, error as? MySQLError) } }
+            outcome.withLock { $0?.seconds = Date().timeIntervalSince(start) }
+            done.fulfill()
+        }
+        let deadline = Date() + 5
+        while pool.stats.inUse < 2, Date() < deadline { usleep(10_000) }
+        usleep(300_000)  // inside its read by now
+        XCTAssertEqual(pool.stats.idle, 1)
+        pool.suspend(because: "the database has not answered (test)")
+        wait(for: [done], timeout: 3)
+        let (seconds, error) = try XCTUnwrap(outcome.withLock { $0 })
+        XCTAssertEqual(error?.kind, .connectionLost, "\(String(describing: error))")
+        XCTAssertLessThan(seconds, 2)
+        XCTAssertEqual(pool.stats.idle, 0, "idle connections are dropped: after such a silence they may lead nowhere")
+        let start = Date()
+        XCTAssertThrowsError(try pool.acquire()) { error in
+            XCTAssertEqual((error as? MySQLError)?.kind, .connectionLost)
+            XCTAssertEqual("\(error)", "the database has not answered (test)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.1)
+        // The connection held when it came is cut off too (its owner finds out on its next statement).
+        XCTAssertThrowsError(try warm.query("SELECT 1"))
+        pool.release(warm)
+        pool.resume()
+        XCTAssertEqual(try pool.withConnection { try $0.query("SELECT 1").first?[0].int }, 1)
+        XCTAssertEqual(pool.stats.open, 1)
     }
 
     func testAnIdleConnectionTheServerClosedIsReplacedBeforeUse() throws {

@@ -173,6 +173,40 @@ def test_database_outage_gives_503_and_recovers_by_itself():
         s.stop()
 
 
+def test_a_database_that_hangs_gets_503_within_seconds_not_after_the_read_timeout():
+    """A database that stops answering with its connections open (hung, or on a node
+    that died without closing them): once it has not answered the readiness check for
+    5 s, the request waiting on it is cut off with a 503, the next ones get 503 at
+    once instead of each waiting out the 30 s read timeout on another connection, and
+    everything is served again as soon as it answers."""
+    proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+    s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1", "DB_POOL_SIZE": "4"})
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:  # every pooled connection open
+            assert set(pool.map(lambda _: requests.post(s.url + "/api/v1/carts").status_code, range(16))) == {201}
+        assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200)
+        proxy.freeze()
+        start = time.time()
+        r = requests.post(s.url + "/api/v1/carts", timeout=40)
+        waited = time.time() - start
+        assert r.status_code == 503 and r.headers["Retry-After"] and r.headers["Content-Type"] == "application/problem+json"
+        assert waited < 12, f"{waited:.1f} s: the request waited out the read timeout (30 s), not the readiness check (5 s)"
+        for _ in range(4):
+            start = time.time()
+            assert requests.post(s.url + "/api/v1/carts", timeout=40).status_code == 503
+            assert time.time() - start < 1, "once the silence is known, a request must not wait on the database"
+        assert requests.get(s.url + "/readyz").status_code == 503
+        assert requests.get(s.url + "/healthz").status_code == 200
+        warnings = [json.loads(line)["message"] for line in s.output()[0].splitlines() if '"level":"warning"' in line]
+        assert any(w.startswith("the database has not answered for") for w in warnings), warnings
+        proxy.restore()
+        assert wait_for(lambda: requests.post(s.url + "/api/v1/carts", timeout=10).status_code == 201), "did not recover"
+        assert wait_for(lambda: requests.get(s.url + "/readyz").status_code == 200)
+    finally:
+        proxy.restore()
+        s.stop()
+
+
 def test_a_database_restart_between_requests_fails_none_of_the_next_ones():
     """Every database session of the server is gone (as after a restart or a
     failover) but the database is back before the next request: the pool and the
