@@ -94,18 +94,20 @@ public final class MySQLPool: @unchecked Sendable {
     }
 
     public func acquire() throws(MySQLError) -> MySQLConnection {
-        try failIfSuspended()
         let start = MySQLConnection.monotonicNow()
-        state.withLock { $0.waiting += 1 }
+        if let reason = state.withLock({ s -> String? in
+            if s.suspended == nil { s.waiting += 1 }
+            return s.suspended
+        }) { throw MySQLPool.unresponsive(reason) }
         let got = slots.wait(timeout: .now() + options.acquireTimeout) == .success
-        state.withLock { $0.waiting -= 1 }
+        // Suspended meanwhile: the database is no nearer for the wait.
+        let suspended = state.withLock { s -> String? in s.waiting -= 1; return s.suspended }
         onAcquire?(MySQLConnection.monotonicNow() - start)
         guard got else {
             throw MySQLError(number: MySQLError.poolExhaustedNumber, sqlState: "HY000",
                              message: "no database connection became free within \(options.acquireTimeout) s (pool size \(options.size))")
         }
-        // Suspended while this caller waited for a slot: the database is no nearer.
-        do { try failIfSuspended() } catch { slots.signal(); throw error }
+        if let suspended { slots.signal(); throw MySQLPool.unresponsive(suspended) }
         // A slot is ours: reuse an idle connection if a healthy one is left, else open one.
         while let candidate = state.withLock({ s -> MySQLConnection? in
             guard let c = s.idle.popLast() else { return nil }
@@ -158,10 +160,8 @@ public final class MySQLPool: @unchecked Sendable {
         _ = idle  // dropped here, outside the lock: deinit closes each
     }
 
-    private func failIfSuspended() throws(MySQLError) {
-        if let reason = state.withLock({ $0.suspended }) {
-            throw MySQLError(number: MySQLError.unresponsiveNumber, sqlState: "HY000", message: reason)
-        }
+    private static func unresponsive(_ reason: String) -> MySQLError {
+        MySQLError(number: MySQLError.unresponsiveNumber, sqlState: "HY000", message: reason)
     }
 
     /// The database answers again.
