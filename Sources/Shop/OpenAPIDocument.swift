@@ -697,7 +697,7 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     Unavailable:
-      description: The database is unreachable, overloaded or refusing the work for now (say, a refused login or a schema not yet migrated), or the server is saturated.
+      description: The database is unreachable, not answering, overloaded or refusing the work for now (say, a refused login or a schema not yet migrated), or the server is saturated.
       headers:
         Retry-After: {$ref: '#/components/headers/RetryAfter'}
       content:
