@@ -33,8 +33,9 @@ public final class MySQLPool: @unchecked Sendable {
 
     private let slots: DispatchSemaphore
     /// `busy`: the connections handed out, so that `suspend` can interrupt them.
-    private let state = Mutex<(idle: [MySQLConnection], busy: [MySQLConnection], open: Int, waiting: Int, closed: Bool,
-                               suspended: String?)>(([], [], 0, 0, false, nil))
+    private typealias State = (idle: [MySQLConnection], busy: [MySQLConnection], open: Int, waiting: Int, closed: Bool,
+                               suspended: String?)
+    private let state = Mutex<State>(([], [], 0, 0, false, nil))
     private let retries = Atomic<Int>(0)
 
     public init(configuration: MySQLConfiguration, options: Options = Options(), onAcquire: (@Sendable (Double) -> Void)? = nil) {
@@ -149,15 +150,10 @@ public final class MySQLPool: @unchecked Sendable {
     /// database node that died leaves no end of file to see); and the ones in use
     /// are interrupted, so requests waiting on the database get their answer now.
     public func suspend(because reason: String) {
-        let idle = state.withLock { s -> [MySQLConnection] in
+        dropIdle { s in
             s.suspended = reason
             for connection in s.busy { connection.interrupt() }
-            let idle = s.idle
-            s.open -= idle.count
-            s.idle.removeAll()
-            return idle
         }
-        _ = idle  // dropped here, outside the lock: deinit closes each
     }
 
     private static func unresponsive(_ reason: String) -> MySQLError {
@@ -171,15 +167,19 @@ public final class MySQLPool: @unchecked Sendable {
     public var isSuspended: Bool { state.withLock { $0.suspended != nil } }
 
     /// Closes idle connections; connections in use close when released.
-    public func close() {
+    public func close() { dropIdle { $0.closed = true } }
+
+    /// Runs `change` on the state and takes the idle connections out of it, in one
+    /// hold of the lock; they are dropped outside it (deinit closes each).
+    private func dropIdle(_ change: (inout State) -> Void) {
         let idle = state.withLock { s -> [MySQLConnection] in
-            s.closed = true
+            change(&s)
             let idle = s.idle
             s.open -= idle.count
             s.idle.removeAll()
             return idle
         }
-        _ = idle  // dropped here: deinit closes each
+        _ = idle
     }
 }
 
