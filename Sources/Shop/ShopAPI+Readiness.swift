@@ -13,10 +13,10 @@ extension ShopAPI {
             return .json(["status": "draining", "checks": ["shutdown": "draining"]], status: .serviceUnavailable,
                          headers: HTTPHeaders([("Retry-After", "5")]))
         }
-        let (checkedAt, _, found, schema) = readiness.withLock { $0 }
-        let age = MySQLConnection.monotonicNow() - checkedAt
-        let problem = age > ShopAPI.readinessMaxAge && checkedAt > 0
-            ? "the database has not answered the readiness check for \(Int(age)) s" : found
+        let (answeredAt, found, schema) = readiness.withLock { $0 }
+        // The last check passed, but the one after it may be waiting on a database that hangs.
+        let silent = MySQLConnection.monotonicNow() - answeredAt
+        let problem = found ?? (silent > ShopAPI.readinessMaxAge ? "the database has not answered the readiness check for \(Int(silent)) s" : nil)
         if let problem {
             return .json(["status": "unavailable", "checks": ["database": .string(problem)]], status: .serviceUnavailable,
                          headers: HTTPHeaders([("Retry-After", "1")]))
@@ -71,7 +71,7 @@ extension ShopAPI {
         }
         let now = MySQLConnection.monotonicNow()
         let silent = readiness.withLock { s -> Double in
-            s = (now, answered ? now : s.answeredAt, problem, schema)
+            s = (answered ? now : s.answeredAt, problem, schema)
             return now - s.answeredAt
         }
         if answered, pool.isSuspended {

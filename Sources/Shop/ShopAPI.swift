@@ -21,8 +21,8 @@ public final class ShopAPI: Sendable {
     let log: @Sendable (LogLevel, String) -> Void
     /// What the last readiness check found, and when the database last answered one
     /// (from start: one that never answers counts as silent since then).
-    let readiness = Mutex<(checkedAt: Double, answeredAt: Double, problem: String?, schema: Int)>(
-        (-1000, MySQLConnection.monotonicNow(), "not checked yet", 0))
+    let readiness = Mutex<(answeredAt: Double, problem: String?, schema: Int)>(
+        (MySQLConnection.monotonicNow(), "not checked yet", 0))
     /// The readiness check's own connection, used only by `checkReadiness`.
     let readinessConnection = Mutex<MySQLConnection?>(nil)
     private let unavailableLog = Mutex<(loggedAt: Double, since: Int)>((-1000, 0))
