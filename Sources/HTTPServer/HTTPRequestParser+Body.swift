@@ -32,13 +32,12 @@ extension HTTPRequestParser {
             switch state {
             case .chunkSize:
                 if let digit = PercentDecoding.hexValue(b) {
-                    chunkSizeDigits += 1
-                    // Overflow guard: 8 hex digits already exceed any sane body limit.
-                    guard chunkSizeDigits <= 8 else {
+                    // Overflow guard on the value, not the digits: leading zeros are allowed.
+                    guard chunkRemaining >> 58 == 0 else {
                         throw HTTPParseError(.contentTooLarge, "A chunk is larger than the limit of \(limits.maxBodyBytes) bytes.")
                     }
                     chunkRemaining = chunkRemaining << 4 | Int(digit)
-                } else if chunkSizeDigits == 0 {
+                } else if chunkLineBytes == 1 {  // not one digit before it
                     throw HTTPParseError(Self.bad, "A chunk must start with its size in hex.")
                 } else if b == cr {
                     state = .chunkSizeLF
@@ -68,7 +67,6 @@ extension HTTPRequestParser {
             case .chunkSizeLF:
                 guard b == lf else { throw HTTPParseError(Self.bad, "A CR must be followed by LF.") }
                 chunkLineBytes = 0
-                chunkSizeDigits = 0
                 state = chunkRemaining == 0 ? .trailerStart : .chunkData
             case .chunkDataCR:
                 guard b == cr else { throw HTTPParseError(Self.bad, "Chunk data must be followed by CRLF.") }

@@ -60,7 +60,6 @@ public struct HTTPRequestParser {
     var request: HTTPRequest?
     var bodyRemaining = 0
     var chunkRemaining = 0
-    var chunkSizeDigits = 0
     var chunkLineBytes = 0
     var trailerBytes = 0
     var trailerCount = 0
@@ -339,8 +338,8 @@ public struct HTTPRequestParser {
                 guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
                     throw HTTPParseError(Self.bad, "Content-Length must be a decimal number.")
                 }
-                // More than 18 digits cannot fit; it is over any limit anyway.
-                let value = text.utf8.count > 18 ? Int.max : Int(text)!
+                // More than 18 digits after the leading zeros cannot fit; it is over any limit anyway.
+                let value = text.utf8.drop(while: { $0 == UInt8(ascii: "0") }).count > 18 ? Int.max : Int(text)!
                 if let previous = length, previous != value {
                     throw HTTPParseError(Self.bad, "Content-Length values differ.")
                 }

@@ -187,6 +187,11 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "hello")
     }
 
+    func testContentLengthWithLeadingZeros() throws {
+        let r = try parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 000000000000000000000000005\r\n\r\nhello")[0]
+        XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "hello")
+    }
+
     func testContentLengthMustBeDigits() {
         expectError(.badRequest, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
         expectError(.badRequest, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello")
@@ -198,6 +203,7 @@ final class HTTPRequestParserTests: XCTestCase {
     func testContentLengthOverflowIsGuarded() {
         expectError(.contentTooLarge, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999999\r\n\r\n")
         expectError(.contentTooLarge, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551617\r\n\r\n")
+        expectError(.contentTooLarge, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0000000000000000000018446744073709551617\r\n\r\n")
     }
 
     func testDifferingDuplicateContentLengthsAreRejected() {
@@ -253,6 +259,13 @@ final class HTTPRequestParserTests: XCTestCase {
 
     func testTransferEncodingInHTTP10IsRejected() {
         expectError(.badRequest, "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    }
+
+    /// RFC 9112 §7.1: chunk-size = 1*HEXDIG, so leading zeros are part of the number, not digits that make it larger.
+    func testChunkSizeWithLeadingZeros() throws {
+        let text = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + String(repeating: "0", count: 30)
+            + "5\r\nhello\r\n" + String(repeating: "0", count: 30) + "\r\n\r\n"
+        XCTAssertEqual(String(decoding: try parse(text)[0].body, as: UTF8.self), "hello")
     }
 
     func testChunkSizeOverflowIsGuarded() {
