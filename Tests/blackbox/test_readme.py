@@ -82,7 +82,7 @@ def pattern(expected, ids):
 
 def check(expected, actual, ids):
     """Asserts that `actual` shows what `expected` does; learns the ids `expected` names for the first time."""
-    head, body = "", expected
+    body = expected
     if expected.startswith("HTTP/"):
         head, _, body = expected.partition("\n\n")
         actual_head, _, actual = actual.partition("\n\n")
