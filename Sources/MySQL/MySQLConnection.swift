@@ -10,8 +10,10 @@ import Glibc
 /// listings and partial updates would otherwise pile up in every pooled connection.
 public final class MySQLConnection: @unchecked Sendable {
     private let handle: UnsafeMutablePointer<MYSQL>
-    /// The socket, kept from the connect on so that `interrupt` needs nothing of the
-    /// library's state while another thread is inside it.
+    /// A duplicate of the socket, taken at the connect, so that `interrupt` needs
+    /// nothing of the library's state while another thread is inside it. Ours, not the
+    /// library's: the library closes its descriptor as soon as it finds the connection
+    /// lost, and that number goes to the next socket the process opens.
     private let socketDescriptor: Int32
     private var statements: [String: MySQLStatement] = [:]
     private var uses: UInt64 = 0
@@ -73,7 +75,13 @@ public final class MySQLConnection: @unchecked Sendable {
                              message: "TLS is required but the server at \(c.address) does not offer it; the connection was refused")
         }
         isMariaDB = String(cString: mysql_get_server_info(handle)).contains("MariaDB")
-        socketDescriptor = cmysql_socket(handle)
+        let descriptor = fcntl(cmysql_socket(handle), F_DUPFD_CLOEXEC, 0)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            mysql_close(handle)
+            throw MySQLError(number: 2004, sqlState: "HY000", message: "could not keep a descriptor for the connection to \(c.address): \(reason)")
+        }
+        socketDescriptor = descriptor
         createdAt = MySQLConnection.monotonicNow()
         lastUsedAt = createdAt
         // Every property is set from here on, so a throw runs deinit, which closes
@@ -84,6 +92,7 @@ public final class MySQLConnection: @unchecked Sendable {
     deinit {
         statements.removeAll()
         mysql_close(handle)
+        close(socketDescriptor)
     }
 
     public static func monotonicNow() -> Double {
@@ -190,8 +199,7 @@ public final class MySQLConnection: @unchecked Sendable {
     /// Ends, from another thread, whatever this connection waits for: its blocked
     /// read fails at once as a lost connection, so its owner gets an error and the
     /// pool drops it, where the read would otherwise wait out the read timeout for a
-    /// database that stopped answering. Only while the pool has it in use, so the
-    /// socket cannot have been closed (and its number reused) meanwhile.
+    /// database that stopped answering.
     func interrupt() { shutdown(socketDescriptor, Int32(SHUT_RDWR)) }
 
     /// True when the server answers.

@@ -273,6 +273,31 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertEqual(try b.withNamedLock(name, timeoutSeconds: 2) { "b" }, "b")
     }
 
+    /// Connector/C closes a lost connection's socket at once, and the next socket
+    /// opened takes its number. A pool suspended before the owner released that
+    /// connection interrupts it: that must not shut down whichever socket has the number now.
+    func testInterruptingALostConnectionLeavesTheSocketThatReusedItsNumberAlone() throws {
+        let victim = try connect()
+        try connect().run("KILL CONNECTION \(victim.threadID)")
+        usleep(100_000)
+        XCTAssertThrowsError(try victim.query("SELECT 1")) { XCTAssertEqual(($0 as? MySQLError)?.kind, .connectionLost, "\($0)") }
+        // Descriptors are handed out lowest first, so one of these now has the closed socket's number.
+        var pairs: [[Int32]] = []
+        defer { for pair in pairs { close(pair[0]); close(pair[1]) } }
+        for _ in 0..<32 {
+            var pair: [Int32] = [-1, -1]
+            XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair), 0)
+            pairs.append(pair)
+        }
+        victim.interrupt()
+        var byte: UInt8 = 1
+        for pair in pairs {
+            for end in pair {
+                XCTAssertEqual(send(end, &byte, 1, Int32(MSG_NOSIGNAL)), 1, "descriptor \(end) was shut down: errno \(errno)")
+            }
+        }
+    }
+
     func testSessionIsUTCAndStrict() throws {
         let c = try connect()
         let row = try c.run("SELECT @@session.time_zone, @@session.sql_mode, @@character_set_client")[0]
