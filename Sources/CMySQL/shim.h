@@ -62,7 +62,8 @@ static inline int cmysql_stmt_update_max_length(MYSQL_STMT *stmt) {
 static inline int cmysql_field_is_unsigned(const MYSQL_FIELD *field) { return (field->flags & UNSIGNED_FLAG) ? 1 : 0; }
 static inline int cmysql_field_is_binary(const MYSQL_FIELD *field) { return field->charsetnr == 63 ? 1 : 0; }
 
-/// The connection's socket, for a look (never a read) at whether the server closed it.
+/// The connection's socket, which MySQLConnection duplicates at the connect: to look (never
+/// read) at whether the server closed it, and to interrupt it from another thread.
 static inline int cmysql_socket(MYSQL *mysql) {
 #if CMYSQL_MARIADB
     return (int)mysql_get_socket(mysql);
