@@ -51,9 +51,7 @@ final class Logger: Sendable {
                 defer { state.bytes = []; state.dropped = 0 }
                 return (state.bytes, state.dropped, state.queued)
             }
-            if dropped > 0 {
-                Logger.writeAll(Array("{\"time\":\"\(Logger.timestamp())\",\"level\":\"warning\",\"message\":\"dropped \(dropped) log lines: stdout was not read fast enough\"}\n".utf8))
-            }
+            if dropped > 0 { Logger.writeAll(format(.warning, "dropped \(dropped) log lines: stdout was not read fast enough")) }
             Logger.writeAll(bytes)
             pending.withLock { $0.written = upTo }
         }
@@ -82,6 +80,22 @@ final class Logger: Sendable {
 
     func log(_ level: Level, _ message: String, _ fields: [(String, JSONValue)] = []) {
         guard level >= minimum else { return }
+        let line = format(level, message, fields)
+        let wasEmpty = pending.withLock { state -> Bool in
+            guard state.bytes.count + line.count <= Logger.maxBufferedBytes else {
+                state.dropped += 1
+                return false
+            }
+            let wasEmpty = state.bytes.isEmpty && state.dropped == 0
+            state.bytes.append(contentsOf: line)
+            state.queued += 1
+            return wasEmpty
+        }
+        if wasEmpty { wake.signal() }
+    }
+
+    /// One line in the configured format, with its line end.
+    private func format(_ level: Level, _ message: String, _ fields: [(String, JSONValue)] = []) -> [UInt8] {
         var line: [UInt8]
         if json {
             let object: JSONValue = .object([("time", .string(Logger.timestamp())), ("level", .string(level.name)), ("message", .string(message))] + fields)
@@ -94,17 +108,7 @@ final class Logger: Sendable {
             line = Array(text.utf8)
         }
         line.append(0x0A)
-        let wasEmpty = pending.withLock { state -> Bool in
-            guard state.bytes.count + line.count <= Logger.maxBufferedBytes else {
-                state.dropped += 1
-                return false
-            }
-            let wasEmpty = state.bytes.isEmpty && state.dropped == 0
-            state.bytes.append(contentsOf: line)
-            state.queued += 1
-            return wasEmpty
-        }
-        if wasEmpty { wake.signal() }
+        return line
     }
 
     /// The server's own messages, mapped onto these levels.

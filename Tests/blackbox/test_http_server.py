@@ -707,12 +707,17 @@ def test_settings_accept_case_and_warn_on_a_short_admin_token():
     assert "short" not in out.replace("only 5 characters", "")
 
 
-def test_unread_stdout_does_not_stall_requests():
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_unread_stdout_stalls_no_request_and_every_line_dropped_is_counted(log_format):
     # A pipe nobody reads fills after 64 KiB; logging must not block the server behind it.
+    # Past the log's 8 MiB buffer lines are dropped, and once stdout is read again a warning
+    # in the log's own format says how many: written and dropped add up to every request.
     port = free_port()
-    env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "HOST": "127.0.0.1", "LOG_FORMAT": "json", "MIGRATE_ON_START": "false",
-           "DB_HOST": "127.0.0.1", "DB_PORT": "1"}
+    env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "HOST": "127.0.0.1", "LOG_FORMAT": log_format,
+           "MIGRATE_ON_START": "false", "DB_HOST": "127.0.0.1", "DB_PORT": "1"}
     process = subprocess.Popen([BIN], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    target = "/healthz?pad=" + "x" * 6000  # the access line holds the target: about 6 KB a line
+    sent = 2000  # about 12 MB of access log
     try:
         session = requests.Session()
         deadline = time.time() + 10
@@ -722,10 +727,23 @@ def test_unread_stdout_does_not_stall_requests():
                 break
             except requests.ConnectionError:
                 time.sleep(0.05)
+        sent += 1
         start = time.time()
-        for _ in range(3000):  # about 750 KB of access log
-            assert session.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        for _ in range(sent - 1):
+            assert session.get(f"http://127.0.0.1:{port}{target}", timeout=5).status_code == 200
         assert time.time() - start < 20
+        process.send_signal(signal.SIGTERM)
+        out = process.stdout.read().decode()  # the writer catches up; the exit closes the pipe
     finally:
         process.kill()
         process.wait()
+    if log_format == "json":
+        lines = [json.loads(line) for line in out.splitlines()]
+        logged = sum(line["message"] == "request" for line in lines)
+        drops = [line["message"] for line in lines if line["level"] == "warning" and "dropped" in line["message"]]
+    else:
+        lines = out.splitlines()
+        logged = sum(bool(re.match(r"\S+Z INFO +request method=GET ", line)) for line in lines)
+        drops = [line for line in lines if re.match(r"\S+Z WARNING +dropped ", line)]
+    counts = [int(re.search(r"dropped (\d+) log lines: stdout was not read fast enough", d).group(1)) for d in drops]
+    assert counts and logged + sum(counts) == sent, (logged, counts, drops)
