@@ -23,6 +23,9 @@ def free_port():
 class Server:
     """A storefront process on a free port; `env` adds settings."""
 
+    # Every one started, for `stop_servers_a_test_left_running`.
+    started = []
+
     def __init__(self, env=None, args=("serve",)):
         self.port = free_port()
         environment = {"PATH": os.environ.get("PATH", ""), "PORT": str(self.port), "HOST": "127.0.0.1",
@@ -36,6 +39,7 @@ class Server:
         self.stdout = tempfile.TemporaryFile()
         self.stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen([BIN, *args], env=environment, stdout=self.stdout, stderr=self.stderr)
+        Server.started.append(self)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -80,6 +84,17 @@ class Server:
             f.seek(0)
             texts.append(f.read().decode(errors="replace"))
         return tuple(texts)
+
+
+@pytest.fixture(autouse=True)
+def stop_servers_a_test_left_running():
+    """A test that fails before its own stop() must not leave its server running, holding
+    a port, database connections and CPU, into the tests after it. Fixtures' servers of a
+    wider scope start before this and are left to their fixtures."""
+    before = len(Server.started)
+    yield
+    while len(Server.started) > before:
+        Server.started.pop().stop()
 
 
 @pytest.fixture
