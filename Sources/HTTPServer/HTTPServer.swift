@@ -58,7 +58,11 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    deinit { Glibc.close(controlFD) }
+    deinit {
+        // A signal from now on must not write into whatever takes the number next.
+        _ = SignalRelay.target.compareExchange(expected: controlFD, desired: -1, ordering: .acquiringAndReleasing)
+        Glibc.close(controlFD)
+    }
 
     // MARK: - State others read
 

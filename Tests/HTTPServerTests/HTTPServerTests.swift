@@ -504,6 +504,32 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertThrowsError(try TestClient(port: server.port), "the listener should be closed")
     }
 
+    /// Once a server that took the signals is gone, a signal must not write into
+    /// whichever socket has taken its control descriptor's number since.
+    func testASignalAfterTheServerIsGoneWritesIntoNoSocket() throws {
+        do {
+            let server = try TestServer()
+            server.server.handleSignals()
+            server.stop()
+        }
+        // Descriptors are handed out lowest first, so one of these has the closed one's number.
+        var pairs: [[Int32]] = []
+        defer { for pair in pairs { close(pair[0]); close(pair[1]) } }
+        for _ in 0..<32 {
+            var pair: [Int32] = [-1, -1]
+            XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair), 0)
+            pairs.append(pair)
+        }
+        kill(getpid(), SIGTERM)
+        usleep(100_000)
+        var byte: UInt8 = 0
+        for pair in pairs {
+            for end in pair {
+                XCTAssertEqual(recv(end, &byte, 1, Int32(MSG_DONTWAIT)), -1, "the signal wrote into descriptor \(end)'s socket")
+            }
+        }
+    }
+
     func testIdleKeepAliveConnectionsAreClosedOnShutdown() throws {
         let server = try TestServer()
         let client = try TestClient(port: server.port)
