@@ -79,7 +79,7 @@ public final class MySQLConnection: @unchecked Sendable {
         guard descriptor >= 0 else {
             let reason = String(cString: strerror(errno))
             mysql_close(handle)
-            throw MySQLError(number: 2004, sqlState: "HY000", message: "could not keep a descriptor for the connection to \(c.address): \(reason)")
+            throw MySQLError(number: MySQLError.noSocketNumber, sqlState: "HY000", message: "could not keep a descriptor for the connection to \(c.address): \(reason)")
         }
         socketDescriptor = descriptor
         createdAt = MySQLConnection.monotonicNow()

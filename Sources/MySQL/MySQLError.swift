@@ -12,7 +12,8 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
         case poolExhausted
         /// The server is there but will not do this now: too many connections, a login
         /// refused (credentials being rotated, database not created yet), the schema not
-        /// migrated yet, a statement cut off by a time limit or KILL QUERY, a full disk. Not retried.
+        /// migrated yet, a statement cut off by a time limit or KILL QUERY, a full disk; or this
+        /// process is out of descriptors. Not retried.
         case unavailable
         case other
     }
@@ -38,9 +39,10 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
         // 1040/1203/1226 connection and user limits, 1044/1045/1049 login refused,
         // 1146 no such table, 1317 interrupted, 1969/3024 MariaDB's and MySQL's statement time limits;
         // 1114 (InnoDB on a full disk: "table is full") and 1021 disk full, 1037/1041/1135
-        // out of memory or threads: reads may still work, and writes do once there is room.
+        // out of memory or threads: reads may still work, and writes do once there is room;
+        // 2001/2004 no socket for a new connection: this process is out of descriptors.
         case 1040, 1203, 1226, 1044, 1045, 1049, 1146, 1317, 1969, 3024,
-             1114, 1021, 1037, 1041, 1135: return .unavailable
+             1114, 1021, 1037, 1041, 1135, 2001, 2004: return .unavailable
         case MySQLError.poolExhaustedNumber: return .poolExhausted
         case MySQLError.unresponsiveNumber: return .connectionLost
         default: return .other
@@ -56,6 +58,8 @@ public struct MySQLError: Error, Sendable, CustomStringConvertible {
     static let unresponsiveNumber: UInt32 = 9_000_002
     /// The client library's own for a TLS failure (CR_SSL_CONNECTION_ERROR), used for "TLS required, none offered".
     static let tlsMissingNumber: UInt32 = 2026
+    /// The client library's own when it cannot create a socket (CR_IPSOCK_ERROR), used for "no descriptor to keep".
+    static let noSocketNumber: UInt32 = 2004
 
     public var description: String {
         number >= MySQLError.poolExhaustedNumber ? message : "MySQL error \(number) (\(sqlState)): \(message)"

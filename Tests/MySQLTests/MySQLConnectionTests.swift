@@ -202,6 +202,21 @@ final class MySQLConnectionTests: MySQLTestCase {
         }
     }
 
+    /// A process out of descriptors cannot open a connection: that passes (503), it is no fault in the request (500).
+    func testOutOfDescriptorsIsUnavailable() throws {
+        var limit = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit), 0)
+        let saved = limit
+        limit.rlim_cur = 0  // no new descriptor at all; the open ones stay
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit), 0)
+        var restored = saved
+        defer { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &restored) }
+        XCTAssertThrowsError(try connect()) { error in
+            XCTAssertEqual((error as? MySQLError)?.number, 2004, "Connector/C's \"Can't create TCP/IP socket\": \(error)")
+            XCTAssertEqual((error as? MySQLError)?.kind, .unavailable)
+        }
+    }
+
     func testPreferredAndRequiredUseTLSWhenTheServerOffersItAndDisabledDoesNot() throws {
         guard try connect().run("SHOW VARIABLES LIKE 'have_ssl'").first?[1] == "YES" else {
             throw XCTSkip("this server offers no TLS (scripts/test starts one that does)")
