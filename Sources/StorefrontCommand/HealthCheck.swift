@@ -25,16 +25,26 @@ enum HealthCheck {
             return 1
         }
         defer { freeaddrinfo(list) }
-        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return 1 }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 3, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
-            printError("storefront healthcheck: cannot connect to \(authority): \(String(cString: strerror(errno)))")
+        // Every address in turn, as curl does: a name such as localhost may give ::1
+        // first while the server listens on IPv4 only.
+        var fd: Int32 = -1
+        var failure = ""
+        for info in sequence(first: info, next: { $0.pointee.ai_next }) {
+            fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { failure = String(cString: strerror(errno)); continue }
+            var timeout = timeval(tv_sec: 3, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { break }
+            failure = String(cString: strerror(errno))
+            close(fd)
+            fd = -1
+        }
+        guard fd >= 0 else {
+            printError("storefront healthcheck: cannot connect to \(authority): \(failure)")
             return 1
         }
+        defer { close(fd) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: \(authority)\r\nConnection: close\r\nUser-Agent: storefront-healthcheck\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return 1 }
         var head = [UInt8](repeating: 0, count: 64)

@@ -683,6 +683,19 @@ def test_healthcheck_command(server):
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--url needs http://HOST" in bad.stderr, (url, bad.stderr)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a mount namespace with its own /etc/hosts")
+def test_healthcheck_tries_every_address_of_a_name(server, tmp_path):
+    # A name that gives ::1 first while the server listens on IPv4 only, as localhost can
+    # in a container: curl goes on to 127.0.0.1, and so must the healthcheck.
+    hosts = tmp_path / "hosts"
+    hosts.write_text("::1 dual\n127.0.0.1 dual\n")
+    in_namespace = f'mount --bind {hosts} /etc/hosts && getent ahosts dual | head -1 && exec "$0" healthcheck --url "$1"'
+    check = subprocess.run(["unshare", "--mount", "sh", "-c", in_namespace, BIN, f"http://dual:{server.port}/healthz"],
+                           capture_output=True, text=True, timeout=20)
+    assert check.stdout.startswith("::1 "), check.stdout + check.stderr  # ::1 is tried first
+    assert check.returncode == 0, check.stderr
+
+
 def test_healthcheck_without_a_url_asks_where_serve_listens():
     # The same settings as serve, HOST and PORT, find it: a wildcard HOST is asked on 127.0.0.1.
     for host in ["127.0.0.2", "0.0.0.0"]:
