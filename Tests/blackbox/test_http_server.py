@@ -324,6 +324,47 @@ def wait_until_stopped(pid):
     raise AssertionError(f"process {pid} did not stop")
 
 
+def test_out_of_descriptors_the_server_keeps_serving_says_so_once_and_takes_the_waiting_connections_after():
+    s = Server(env={"MIGRATE_ON_START": "false"})
+    try:
+        kept = s.connect()
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert kept.read_response()[0] == 200
+        # A few descriptors more than it holds now (it raised its limit at start, so lower it after).
+        held = len(os.listdir(f"/proc/{s.process.pid}/fd"))
+        resource.prlimit(s.process.pid, resource.RLIMIT_NOFILE, (held + 4, held + 4))
+        clients = []
+        for _ in range(12):
+            c = socket.create_connection((s.host, s.port), timeout=5)  # the kernel's backlog takes them
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            clients.append(c)
+        started = time.time()
+        answered, waiting = [], []
+        for c in clients:
+            c.settimeout(max(0.1, started + 1 - time.time()))
+            try:
+                (answered if c.recv(1024).startswith(b"HTTP/1.1 200") else waiting).append(c)
+            except socket.timeout:
+                waiting.append(c)
+        assert waiting, "every connection was taken, so the limit was never reached"
+        time.sleep(1.5)  # out of descriptors all along: a pause every 100 ms
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert kept.read_response()[0] == 200, "a connection it holds is served meanwhile"
+        for c in answered:
+            c.close()  # frees the server's descriptors once it reads the close
+        for c in waiting:
+            c.settimeout(5)
+            assert c.recv(1024).startswith(b"HTTP/1.1 200"), "a waiting connection is taken once there is room"
+            c.close()
+        kept.sock.close()
+    finally:
+        out, _ = s.stop()
+    warnings = [json.loads(line)["message"] for line in out.splitlines() if "accept failed" in line]
+    assert warnings and all("Too many open files" in w for w in warnings), out[-2000:]
+    # Each event loop (two here) says so once, not at every 100 ms pause.
+    assert len(warnings) <= 2, warnings
+
+
 def test_a_client_that_hangs_up_right_after_sending_is_noticed(server):
     # On a busy server a request's last bytes and the client's FIN arrive before
     # one wake-up; the server must still see the end of input rather than keep
