@@ -144,7 +144,9 @@ struct Orders {
         if let email { conditions.append("customer_email = ?"); parameters.append(.string(email)) }
         if let status { conditions.append("status = ?"); parameters.append(.string(status)) }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try pool.withConnection { c in
+        // One transaction, so one snapshot: an order committed between the page and its
+        // count would otherwise be counted and not listed.
+        return try pool.withTransaction { c in
             let from = """
                 (SELECT id FROM orders \(whereClause) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?) page
                 JOIN orders o ON o.id = page.id LEFT JOIN order_items i ON i.order_id = o.id

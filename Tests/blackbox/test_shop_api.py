@@ -580,6 +580,34 @@ def test_admin_order_list_pages_whole_orders_newest_first(api):
     assert cancelled["total"] == 1 and [o["id"] for o in cancelled["items"]] == [placed[1]]
 
 
+def test_admin_order_list_counts_the_orders_its_page_saw_while_checkouts_commit(api):
+    # The page and its total come from one snapshot: an order committed between the
+    # two reads would otherwise be counted and not listed.
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    product = make_product(api, stock=1000)["id"]
+    carts = [make_cart(api, [(product, 1)]) for _ in range(60)]
+    done = threading.Event()
+
+    def place_orders():
+        with requests.Session() as http:
+            for cart in carts:
+                assert http.post(api.url + "/api/v1/orders", json=order_body(cart, email=email)).status_code == 201
+        done.set()
+
+    placing = threading.Thread(target=place_orders)
+    placing.start()
+    mismatches, lists = [], 0
+    with requests.Session() as http:
+        while not done.is_set():
+            page = http.get(api.url + "/api/v1/orders", headers=ADMIN, params={"email": email, "limit": 100}).json()
+            lists += 1
+            if len(page["items"]) != page["total"]:
+                mismatches.append((len(page["items"]), page["total"]))
+    placing.join()
+    assert lists > 20, lists
+    assert not mismatches, f"{len(mismatches)} of {lists} pages: (listed, total) {mismatches[:5]}"
+
+
 # --- concurrency ---------------------------------------------------------------
 
 def test_no_overselling_under_concurrent_checkouts(api):
