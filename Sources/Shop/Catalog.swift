@@ -116,7 +116,9 @@ struct Catalog {
         }
         let listing = Catalog.listing(q)
         let limit = listingTimeLimitSeconds
-        let (rows, total) = try pool.withConnection { c in
+        // One transaction, so one snapshot: a price or an active flag changed between the
+        // page's ids and their rows would otherwise show a page out of its own order.
+        let (rows, total) = try pool.withTransaction { c in
             do {
                 let ids = try c.query(c.timeLimited(listing.page, seconds: limit), listing.pageParameters).map { $0[0] }
                 let rows = try Catalog.rows(c, ids)

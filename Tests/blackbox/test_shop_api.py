@@ -88,6 +88,40 @@ def test_listing_filters_sorts_and_pages(api):
     assert requests.get(base + "&minPrice=600&maxPrice=400").json()["total"] == 0
 
 
+def test_a_listing_page_is_one_moment_of_the_catalog_while_an_admin_changes_it(api):
+    # Each admin change empties the cache, so most listings read the database while
+    # prices move and a product comes and goes. Every page must be sorted by the prices
+    # it shows and hold only active products: the page's ids and their rows are one snapshot.
+    category = "moving-" + uuid.uuid4().hex[:8]
+    ids = [make_product(api, category=category, priceCents=100 * (n + 1))["id"] for n in range(6)]
+    done = threading.Event()
+
+    def change_catalog():
+        rng = random.Random(7)
+        with requests.Session() as http:
+            for n in range(300):
+                body = {"active": n % 2 == 1} if n % 5 == 0 else {"priceCents": rng.randrange(1, 1000)}
+                r = http.patch(f"{api.url}/api/v1/products/{ids[n % 6]}", json=body, headers=ADMIN)
+                assert r.status_code == 200, r.text
+        done.set()
+
+    changing = threading.Thread(target=change_catalog)
+    changing.start()
+    unsorted, inactive, lists = [], [], 0
+    with requests.Session() as http:
+        while not done.is_set():
+            items = http.get(f"{api.url}/api/v1/products", params={"category": category, "sort": "price"}).json()["items"]
+            lists += 1
+            keys = [(p["priceCents"], p["id"]) for p in items]
+            if keys != sorted(keys):
+                unsorted.append(keys)
+            inactive += [p["id"] for p in items if not p["active"]]
+    changing.join()
+    assert lists > 20, lists
+    assert not unsorted, f"{len(unsorted)} of {lists} pages out of price order, e.g. {unsorted[0]}"
+    assert not inactive, f"inactive products listed: {inactive[:5]}"
+
+
 def test_text_search_is_case_insensitive_and_literal(api):
     tag = uuid.uuid4().hex[:8]
     a = make_product(api, name=f"Wild 100% Wool {tag}")
