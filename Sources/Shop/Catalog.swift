@@ -198,11 +198,13 @@ struct Catalog {
     }
 
     func product(_ id: Int64, includeInactive: Bool = false) throws -> JSONValue {
-        let row = try pool.withConnection { c in
-            try c.query("SELECT \(Catalog.productColumns) \(Catalog.productFrom) WHERE p.id = ?\(includeInactive ? "" : " AND p.active = 1")", [.int(id)]).first
-        }
-        guard let row else { throw Problems.notFound("product \(id)") }
-        return Catalog.productJSON(row)
+        try pool.withConnection { c in try Catalog.product(c, id, includeInactive: includeInactive) }
+    }
+
+    private static func product(_ c: MySQLConnection, _ id: Int64, includeInactive: Bool) throws -> JSONValue {
+        guard let row = try c.query("SELECT \(productColumns) \(productFrom) WHERE p.id = ?\(includeInactive ? "" : " AND p.active = 1")", [.int(id)]).first
+        else { throw Problems.notFound("product \(id)") }
+        return productJSON(row)
     }
 
     // MARK: - Admin
@@ -287,7 +289,7 @@ struct Catalog {
 
     func create(_ f: ProductFields) throws -> (id: Int64, json: JSONValue) {
         do {
-            let id = try pool.withTransaction { c -> Int64 in
+            return try pool.withTransaction { c in
                 let category = try categoryID(c, f.category!)
                 let result = try c.execute("""
                     INSERT INTO products (sku, name, description, category_id, price_cents, currency, stock, image_url, active, created_at, updated_at)
@@ -295,17 +297,21 @@ struct Catalog {
                     """,
                     [.string(f.sku!), .string(f.name!), .string(f.description ?? ""), .int(category), .int(Int64(f.priceCents!)),
                      .string(Catalog.currency), .int(Int64(f.stock!)), MySQLValue(f.imageUrl ?? nil), .int(f.active == false ? 0 : 1)])
-                return Int64(result.lastInsertID)
+                let id = Int64(result.lastInsertID)
+                return (id, try Catalog.product(c, id, includeInactive: true))
             }
-            return (id, try product(id, includeInactive: true))
         } catch let error as MySQLError where error.number == 1062 {
             throw Problems.problem(.duplicateSKU, "A product with SKU \(f.sku!) already exists.")
         }
     }
 
+    /// Answers with the product as this change left it: read back under the row's lock,
+    /// before another change can commit over it.
     func update(_ id: Int64, _ f: ProductFields) throws -> JSONValue {
-        let found = try pool.withTransaction { c -> Bool in
-            guard let row = try c.query("SELECT sku FROM products WHERE id = ? FOR UPDATE", [.int(id)]).first else { return false }
+        try pool.withTransaction { c in
+            guard let row = try c.query("SELECT sku FROM products WHERE id = ? FOR UPDATE", [.int(id)]).first else {
+                throw Problems.notFound("product \(id)")
+            }
             if let sku = f.sku, let current = row[0].string, sku != current {
                 throw Problems.validation([FieldError(field: "sku", message: "cannot be changed (it is \(current)); a new SKU is a new product")])
             }
@@ -321,10 +327,8 @@ struct Catalog {
             if !sets.isEmpty {
                 try c.execute("UPDATE products SET \(sets.joined(separator: ", ")), updated_at = UTC_TIMESTAMP(3) WHERE id = ?", values + [.int(id)])
             }
-            return true
+            return try Catalog.product(c, id, includeInactive: true)
         }
-        guard found else { throw Problems.notFound("product \(id)") }
-        return try product(id, includeInactive: true)
     }
 
     /// Deactivates; orders keep their snapshot of the product.

@@ -352,6 +352,26 @@ def test_create_patch_delete_product(api):
     problem(requests.delete(f"{api.url}/api/v1/products/999999999", headers=ADMIN), 404)
 
 
+def test_each_of_racing_patches_answers_with_the_product_as_it_left_it(api):
+    # Two admins set the same product's price at once, each to prices of its own: each
+    # answer must show its own price, not the other's that committed just after it.
+    pid = make_product(api)["id"]
+
+    def set_prices(first):
+        wrong = []
+        with requests.Session() as http:
+            for price in range(first, first + 400, 2):
+                r = http.patch(f"{api.url}/api/v1/products/{pid}", headers=ADMIN, json={"priceCents": price})
+                assert r.status_code == 200, r.text
+                if r.json()["priceCents"] != price:
+                    wrong.append((price, r.json()["priceCents"]))
+        return wrong
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        wrong = [w for ws in pool.map(set_prices, [1000, 1001]) for w in ws]
+    assert not wrong, f"{len(wrong)} of 400 answers showed another request's price, e.g. (set, shown) {wrong[:5]}"
+
+
 def test_product_changes_that_cannot_be_made_are_refused_not_dropped(api):
     """A field the server would not store gets 422, never a 200 that silently ignored
     it: the admin learns the change was not made."""
