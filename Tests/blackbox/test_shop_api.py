@@ -94,7 +94,6 @@ def test_a_listing_page_is_one_moment_of_the_catalog_while_an_admin_changes_it(a
     # it shows and hold only active products: the page's ids and their rows are one snapshot.
     category = "moving-" + uuid.uuid4().hex[:8]
     ids = [make_product(api, category=category, priceCents=100 * (n + 1))["id"] for n in range(6)]
-    done = threading.Event()
 
     def change_catalog():
         rng = random.Random(7)
@@ -103,20 +102,18 @@ def test_a_listing_page_is_one_moment_of_the_catalog_while_an_admin_changes_it(a
                 body = {"active": n % 2 == 1} if n % 5 == 0 else {"priceCents": rng.randrange(1, 1000)}
                 r = http.patch(f"{api.url}/api/v1/products/{ids[n % 6]}", json=body, headers=ADMIN)
                 assert r.status_code == 200, r.text
-        done.set()
 
-    changing = threading.Thread(target=change_catalog)
-    changing.start()
     unsorted, inactive, lists = [], [], 0
-    with requests.Session() as http:
-        while not done.is_set():
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, requests.Session() as http:
+        changing = pool.submit(change_catalog)
+        while not changing.done():
             items = http.get(f"{api.url}/api/v1/products", params={"category": category, "sort": "price"}).json()["items"]
             lists += 1
             keys = [(p["priceCents"], p["id"]) for p in items]
             if keys != sorted(keys):
                 unsorted.append(keys)
             inactive += [p["id"] for p in items if not p["active"]]
-    changing.join()
+        changing.result()  # its own failure, if it had one
     assert lists > 20, lists
     assert not unsorted, f"{len(unsorted)} of {lists} pages out of price order, e.g. {unsorted[0]}"
     assert not inactive, f"inactive products listed: {inactive[:5]}"
@@ -640,24 +637,22 @@ def test_admin_order_list_counts_the_orders_its_page_saw_while_checkouts_commit(
     email = f"{uuid.uuid4().hex[:8]}@example.com"
     product = make_product(api, stock=1000)["id"]
     carts = [make_cart(api, [(product, 1)]) for _ in range(60)]
-    done = threading.Event()
 
     def place_orders():
         with requests.Session() as http:
             for cart in carts:
-                assert http.post(api.url + "/api/v1/orders", json=order_body(cart, email=email)).status_code == 201
-        done.set()
+                r = http.post(api.url + "/api/v1/orders", json=order_body(cart, email=email))
+                assert r.status_code == 201, r.text
 
-    placing = threading.Thread(target=place_orders)
-    placing.start()
     mismatches, lists = [], 0
-    with requests.Session() as http:
-        while not done.is_set():
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, requests.Session() as http:
+        placing = pool.submit(place_orders)
+        while not placing.done():
             page = http.get(api.url + "/api/v1/orders", headers=ADMIN, params={"email": email, "limit": 100}).json()
             lists += 1
             if len(page["items"]) != page["total"]:
                 mismatches.append((len(page["items"]), page["total"]))
-    placing.join()
+        placing.result()  # its own failure, if it had one
     assert lists > 20, lists
     assert not mismatches, f"{len(mismatches)} of {lists} pages: (listed, total) {mismatches[:5]}"
 
