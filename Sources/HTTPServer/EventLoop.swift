@@ -27,8 +27,7 @@ final class EventLoop: @unchecked Sendable {
     private let mailbox = Mutex<[Completion]>([])
     private var acceptPausedUntil = 0.0
     /// Out of descriptors, accepts pause every 100 ms: the log says so once per 10 s, with a count.
-    private var acceptWarnedAt = -Double.infinity
-    private var acceptPausesUnlogged = 0
+    private var acceptWarnings = LogThrottle()
 
     /// The loop's clock, read once per wake-up.
     private(set) var now = SystemCall.monotonicSeconds()
@@ -164,13 +163,9 @@ final class EventLoop: @unchecked Sendable {
                 case EINTR, ECONNABORTED: continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors: stop for a moment instead of spinning on the ready listener.
-                    if now - acceptWarnedAt >= 10 {
+                    if let heldBack = acceptWarnings.admit(at: now) {
                         server.log(.warning, "accept failed: \(String(cString: strerror(errno))); pausing accepts for 100 ms"
-                            + (acceptPausesUnlogged > 0 ? " (\(acceptPausesUnlogged) more pauses since the last such line)" : ""))
-                        acceptWarnedAt = now
-                        acceptPausesUnlogged = 0
-                    } else {
-                        acceptPausesUnlogged += 1
+                            + (heldBack > 0 ? " (\(heldBack) more pauses since the last such line)" : ""))
                     }
                     acceptPausedUntil = now + 0.1
                     pauseListener()

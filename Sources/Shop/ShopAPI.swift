@@ -25,7 +25,7 @@ public final class ShopAPI: Sendable {
         (MySQLConnection.monotonicNow(), "not checked yet", 0))
     /// The readiness check's own connection, used only by `checkReadiness`.
     let readinessConnection = Mutex<MySQLConnection?>(nil)
-    private let unavailableLog = Mutex<(loggedAt: Double, since: Int)>((-1000, 0))
+    private let unavailableLog = Mutex(LogThrottle())
     /// Why the last migration at start-up failed, for `/readyz` (nil once one succeeds).
     let migrationFailure = Mutex<String?>(nil)
 
@@ -319,14 +319,7 @@ public final class ShopAPI: Sendable {
     /// once per request, and how many such answers the last line stood for.
     private func logUnavailable(_ request: HTTPRequest, _ error: MySQLError) {
         let now = MySQLConnection.monotonicNow()
-        let since: Int? = unavailableLog.withLock { state in
-            guard now - state.loggedAt >= 10 else {
-                state.since += 1
-                return nil
-            }
-            defer { state = (now, 0) }
-            return state.since
-        }
+        let since = unavailableLog.withLock { $0.admit(at: now) }
         guard let since else { return }
         log(.warning, "answering 503 on \(request.method.rawValue) \(request.route): \(error)"
             + (since > 0 ? " (\(since) more 503s for the database since the last such line)" : ""))
