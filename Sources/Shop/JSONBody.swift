@@ -27,10 +27,21 @@ struct JSONBody {
         return JSONBody(members: members, path: "")
     }
 
+    /// The response field that names the body media types a method takes here, for
+    /// a 415 and for OPTIONS: `Accept-Patch` (RFC 5789 §3.1) and `Accept-Post` (W3C
+    /// LDP §7.1). `Accept` is a request field, and PUT has no such field.
+    static func acceptHeader(for method: HTTPMethod) -> (String, String)? {
+        switch method {
+        case .PATCH: ("Accept-Patch", "application/json")
+        case .POST: ("Accept-Post", "application/json")
+        default: nil
+        }
+    }
+
     static func requireJSONContentType(_ request: HTTPRequest) throws(HTTPError) {
+        let accepted = HTTPHeaders(acceptHeader(for: request.method).map { [$0] } ?? [])
         guard let contentType = try singleHeader(request, "Content-Type") else {
-            throw HTTPError(.unsupportedMediaType, "Send the body as JSON with Content-Type: application/json.",
-                            headers: HTTPHeaders([("Accept", "application/json")]))
+            throw HTTPError(.unsupportedMediaType, "Send the body as JSON with Content-Type: application/json.", headers: accepted)
         }
         let parts = contentType.split(separator: ";").map { $0.trimmingOWS().lowercased() }
         let mediaType = parts.first ?? ""
@@ -39,7 +50,7 @@ struct JSONBody {
         }
         guard mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json")), charsetOK else {
             throw HTTPError(.unsupportedMediaType, "Content-Type \(contentType) is not accepted; send application/json (UTF-8).",
-                            headers: HTTPHeaders([("Accept", "application/json")]))
+                            headers: accepted)
         }
         // RFC 9110 §12.5.3: a content coding this server cannot undo (gzip, br) is a 415 that says
         // which codings it takes, rather than compressed bytes read as JSON.

@@ -678,13 +678,16 @@ components:
           schema: {$ref: '#/components/schemas/Problem'}
     UnsupportedMediaType:
       description: >-
-        The body is not application/json (`Accept` says what is), or it has a
-        content coding other than identity, such as gzip (`Accept-Encoding: identity`
-        says so; send it uncompressed).
+        The body is not application/json (for a POST `Accept-Post` says what is,
+        for a PATCH `Accept-Patch`), or it has a content coding other than identity,
+        such as gzip (`Accept-Encoding: identity` says so; send it uncompressed).
       headers:
-        Accept:
-          description: With a wrong Content-Type, the media type taken.
-          schema: {type: string}
+        Accept-Post:
+          description: On a POST with a wrong Content-Type, the media type taken (W3C LDP §7.1).
+          schema: {type: string, const: application/json}
+        Accept-Patch:
+          description: On a PATCH with a wrong Content-Type, the media type taken (RFC 5789 §3.1).
+          schema: {type: string, const: application/json}
         Accept-Encoding:
           description: With a content coding, the only one taken.
           schema: {type: string, const: identity}

@@ -55,6 +55,7 @@ public final class ShopAPI: Sendable {
 
     public func register(on router: Router) {
         var patterns: [String: [HTTPMethod]] = [:]
+        var bodyFields: [String: [(String, String)]] = [:]  // what OPTIONS says the JSON bodies are
         /// `current` says what the target of a method other than GET is now, for its
         /// preconditions (`If-Match`, `If-None-Match`; RFC 9110 §13.2): whether it has a
         /// representation and that one's tag, or it throws the 404 the request would
@@ -69,6 +70,7 @@ public final class ShopAPI: Sendable {
                    _ body: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) {
             assert((method == .GET) == (current == nil), "every method but GET says what its target is now")
             patterns[pattern, default: []].append(method)
+            if json, let field = JSONBody.acceptHeader(for: method) { bodyFields[pattern, default: []].append(field) }
             // Carts, orders and admin answers hold personal data behind a capability
             // or a token: no browser or shared cache may keep them.
             let refuse: @Sendable (HTTPRequest) -> HTTPResponse? = { [self] request in
@@ -221,10 +223,11 @@ public final class ShopAPI: Sendable {
             return .json(try orders.setStatus(id, to: try Orders.status(r)))
         }
 
-        // OPTIONS names the methods; for a CORS preflight from an allowed origin, `corsHeaders` adds the rest.
+        // OPTIONS names the methods and the bodies they take; for a CORS preflight from an
+        // allowed origin, `corsHeaders` adds the rest.
         for (pattern, methods) in patterns {
             let allow = (Set(methods.map(\.rawValue)).union(methods.contains(.GET) ? ["HEAD"] : []).union(["OPTIONS"])).sorted()
-            let answer = HTTPResponse(status: .noContent, headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
+            let answer = HTTPResponse(status: .noContent, headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))] + bodyFields[pattern, default: []]))
             router.add(.OPTIONS, pattern, .inline) { _ in answer }
         }
     }

@@ -31,6 +31,28 @@ final class JSONBodyTests: XCTestCase {
         XCTAssertEqual(status { _ = try JSONBody.parse(request("{}", contentType: "application/json; charset=latin1")) }, 415)
     }
 
+    func testA415NamesTheMediaTypeInTheResponseFieldForItsMethod() {
+        func refused(_ method: HTTPMethod, _ contentType: String?) -> HTTPHeaders? {
+            let request = HTTPRequest(method: method, target: "/x", headers: HTTPHeaders(contentType.map { [("Content-Type", $0)] } ?? []),
+                                      body: Array("{}".utf8))
+            do {
+                _ = try JSONBody.parse(request)
+                return nil
+            } catch {
+                XCTAssertEqual(error.status.code, 415)
+                return error.headers
+            }
+        }
+        for contentType in [nil, "text/plain"] {
+            XCTAssertEqual(refused(.PATCH, contentType)?["Accept-Patch"], "application/json", "RFC 5789 §2.2")
+            XCTAssertEqual(refused(.POST, contentType)?["Accept-Post"], "application/json")
+            let put = refused(.PUT, contentType)
+            XCTAssertNotNil(put)
+            XCTAssertNil(put?["Accept-Post"] ?? put?["Accept-Patch"] ?? put?["Accept"], "Accept is a request field; PUT has no response field for it")
+            XCTAssertNil(refused(.POST, contentType)?["Accept"])
+        }
+    }
+
     func testAContentCodingOtherThanIdentityIs415NamingWhatIsTaken() {
         func coded(_ codings: [String]) -> HTTPRequest {
             HTTPRequest(method: .PUT, target: "/x", headers: HTTPHeaders([("Content-Type", "application/json")] + codings.map { ("Content-Encoding", $0) }),

@@ -334,6 +334,26 @@ def test_an_upload_the_head_refuses_is_answered_before_its_body_is_sent(api):
     assert requests.get(f"{api.url}/api/v1/carts/{cart}").json()["itemCount"] == 1
 
 
+def test_the_body_a_method_takes_is_named_in_its_415_and_in_options(api):
+    """RFC 5789 §2.2 and §3.1: a PATCH refused for its media type, and OPTIONS on a resource
+    that takes PATCH, name the types in Accept-Patch; POST does the same with Accept-Post
+    (W3C LDP §7.1). Accept is a request field and no answer carries it."""
+    text = {"Content-Type": "text/plain"}
+    product = make_product(api)
+    r = requests.patch(f"{api.url}/api/v1/products/{product['id']}", data='{"priceCents": 1}', headers={**ADMIN, **text})
+    assert problem(r, 415) and r.headers["Accept-Patch"] == "application/json" and "Accept" not in r.headers
+    r = requests.post(api.url + "/api/v1/orders", data="{}", headers=text)
+    assert problem(r, 415) and r.headers["Accept-Post"] == "application/json" and "Accept" not in r.headers
+    r = requests.put(f"{api.url}/api/v1/carts/{make_cart(api)}/items/{product['id']}", data='{"quantity": 1}', headers=text)
+    assert problem(r, 415) and not {"Accept", "Accept-Post", "Accept-Patch"} & set(r.headers)
+    options = {path: requests.options(api.url + path) for path in
+               [f"/api/v1/products/{product['id']}", "/api/v1/products", "/api/v1/carts", "/api/v1/orders/x"]}
+    assert all(r.status_code == 204 for r in options.values())
+    assert options[f"/api/v1/products/{product['id']}"].headers["Accept-Patch"] == "application/json"
+    assert options["/api/v1/products"].headers["Accept-Post"] == "application/json"
+    assert options["/api/v1/orders/x"].headers["Accept-Patch"] == "application/json"
+    assert "Accept-Post" not in options["/api/v1/carts"].headers, "a new cart takes no body"
+
 def test_create_patch_delete_product(api):
     sku = unique()
     r = requests.post(api.url + "/api/v1/products", headers=ADMIN,
