@@ -53,20 +53,34 @@ public final class MySQLPool: @unchecked Sendable {
     /// Transactions retried after a deadlock or lock-wait timeout, since start.
     public var transactionRetries: Int { retries.load(ordering: .relaxed) }
 
-    /// Runs `body` with a connection held exclusively.
+    /// Runs `body` with a connection held exclusively. With `readOnly`, a body
+    /// whose connection dies under it (a killed session, a proxy or a primary that
+    /// failed over) runs once more on a new connection: reading twice changes
+    /// nothing, where a write's fate would be unknown. New, because what dropped
+    /// one connection may be dropping the idle ones too. Failing to get a
+    /// connection is not retried: that is an outage, and waiting twice would not help.
     @discardableResult
-    public func withConnection<T>(_ body: (MySQLConnection) throws -> T) throws -> T {
-        let connection = try acquire()
-        defer { release(connection) }
-        return try body(connection)
+    public func withConnection<T>(readOnly: Bool = false, _ body: (MySQLConnection) throws -> T) throws -> T {
+        try withConnection(retrying: readOnly, reusing: true, body)
+    }
+
+    private func withConnection<T>(retrying: Bool, reusing: Bool, _ body: (MySQLConnection) throws -> T) throws -> T {
+        let connection = try acquire(reusing: reusing)
+        let result = Result { try body(connection) }
+        release(connection)
+        if retrying, case .failure(let error as MySQLError) = result, error.kind == .connectionLost {
+            return try withConnection(retrying: false, reusing: false, body)
+        }
+        return try result.get()
     }
 
     /// Runs `body` in a transaction: commits on return, rolls back on any
     /// error, and runs the whole block again (up to `attempts` times, with
-    /// jittered backoff) after a deadlock or lock-wait timeout.
+    /// jittered backoff) after a deadlock or lock-wait timeout; with `readOnly`,
+    /// also once after a lost connection, as `withConnection` does.
     @discardableResult
-    public func withTransaction<T>(attempts: Int = 4, _ body: (MySQLConnection) throws -> T) throws -> T {
-        try withConnection { try transaction(on: $0, attempts: attempts, body) }
+    public func withTransaction<T>(readOnly: Bool = false, attempts: Int = 4, _ body: (MySQLConnection) throws -> T) throws -> T {
+        try withConnection(readOnly: readOnly) { try transaction(on: $0, attempts: attempts, body) }
     }
 
     /// `withTransaction` on a connection the caller already holds (one that keeps
@@ -94,7 +108,9 @@ public final class MySQLPool: @unchecked Sendable {
         }
     }
 
-    public func acquire() throws(MySQLError) -> MySQLConnection {
+    /// A connection for the caller alone; `release` it. `reusing: false` opens a new one
+    /// even when idle ones are left.
+    public func acquire(reusing: Bool = true) throws(MySQLError) -> MySQLConnection {
         let start = MySQLConnection.monotonicNow()
         if let reason = state.withLock({ s -> String? in
             if s.suspended == nil { s.waiting += 1 }
@@ -110,17 +126,19 @@ public final class MySQLPool: @unchecked Sendable {
         }
         if let suspended { slots.signal(); throw MySQLPool.unresponsive(suspended) }
         // A slot is ours: reuse an idle connection if a healthy one is left, else open one.
+        // Not reusing, one idle connection is dropped instead, so the pool keeps its size.
         while let candidate = state.withLock({ s -> MySQLConnection? in
             guard let c = s.idle.popLast() else { return nil }
             s.busy.append(c)  // its ping too may wait on the database
             return c
         }) {
             let now = MySQLConnection.monotonicNow()
-            if now - candidate.createdAt < options.maxLifetime && candidate.peerLooksOpen()
+            if reusing && now - candidate.createdAt < options.maxLifetime && candidate.peerLooksOpen()
                 && (now - candidate.lastUsedAt < options.pingAfterIdle || candidate.ping()) {
                 return candidate
             }
             state.withLock { $0.busy.removeAll { $0 === candidate }; $0.open -= 1 }
+            if !reusing { break }
         }
         do {
             let connection = try MySQLConnection(configuration: configuration)

@@ -28,7 +28,7 @@ struct Carts {
     }
 
     func get(_ id: String) throws -> JSONValue {
-        try pool.withConnection { c in try load(c, id) }
+        try pool.withConnection(readOnly: true) { c in try load(c, id) }
     }
 
     /// The cart with totals from current prices.

@@ -31,7 +31,7 @@ struct Catalog {
     // MARK: - Public
 
     func categories() throws -> JSONValue {
-        let rows = try pool.withConnection { c in
+        let rows = try pool.withConnection(readOnly: true) { c in
             try c.query("""
                 SELECT c.slug, c.name, COUNT(p.id) FROM categories c
                 LEFT JOIN products p ON p.category_id = c.id AND p.active = 1
@@ -118,7 +118,7 @@ struct Catalog {
         let limit = listingTimeLimitSeconds
         // One transaction, so one snapshot: a price or an active flag changed between the
         // page's ids and their rows would otherwise show a page out of its own order.
-        let (rows, total) = try pool.withTransaction { c in
+        let (rows, total) = try pool.withTransaction(readOnly: true) { c in
             do {
                 let ids = try c.query(c.timeLimited(listing.page, seconds: limit), listing.pageParameters).map { $0[0] }
                 let rows = try Catalog.rows(c, ids)
@@ -198,7 +198,7 @@ struct Catalog {
     }
 
     func product(_ id: Int64, includeInactive: Bool = false) throws -> JSONValue {
-        try pool.withConnection { c in try Catalog.product(c, id, includeInactive: includeInactive) }
+        try pool.withConnection(readOnly: true) { c in try Catalog.product(c, id, includeInactive: includeInactive) }
     }
 
     private static func product(_ c: MySQLConnection, _ id: Int64, includeInactive: Bool) throws -> JSONValue {

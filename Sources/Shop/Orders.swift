@@ -72,7 +72,7 @@ struct Orders {
     }
 
     func get(_ id: String) throws -> JSONValue {
-        try pool.withConnection { try Orders.load($0, id) }
+        try pool.withConnection(readOnly: true) { try Orders.load($0, id) }
     }
 
     /// pending or paid → cancelled, stock put back in ascending product order. The
@@ -146,7 +146,7 @@ struct Orders {
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         // One transaction, so one snapshot: an order committed between the page and its
         // count would otherwise be counted and not listed.
-        return try pool.withTransaction { c in
+        return try pool.withTransaction(readOnly: true) { c in
             let from = """
                 (SELECT id FROM orders \(whereClause) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?) page
                 JOIN orders o ON o.id = page.id LEFT JOIN order_items i ON i.order_id = o.id

@@ -98,6 +98,59 @@ final class MySQLPoolTests: MySQLTestCase {
         XCTAssertNotEqual(try pool.withConnection { $0.threadID }, victim.threadID)
     }
 
+    /// A read whose connection dies under it (killed here; a failover does the same) runs
+    /// once more on a new connection, not on an idle one that the same event may have
+    /// dropped too; a write, whose fate is unknown, and any other error are not run
+    /// again, and neither is a read whose second connection dies too.
+    func testAReadWhoseConnectionDiesRunsOnceMoreAndNothingElseDoes() throws {
+        var options = MySQLPool.Options()
+        options.size = 2
+        let pool = MySQLPool(configuration: configuration, options: options)
+        let killer = try connect()
+        var sessions: [UInt] = []
+        func run(readOnly: Bool, transaction: Bool = false, kills: Int = 1, statement: String = "SELECT 1") -> (value: Int?, runs: Int, error: MySQLError?) {
+            var runs = 0
+            sessions = []
+            let body = { (c: MySQLConnection) throws -> Int? in
+                runs += 1
+                sessions.append(c.threadID)
+                if runs <= kills { try killer.run("KILL CONNECTION \(c.threadID)") }
+                return try c.query(statement).first?[0].int
+            }
+            do {
+                let value = transaction ? try pool.withTransaction(readOnly: readOnly, body) : try pool.withConnection(readOnly: readOnly, body)
+                return (value, runs, nil)
+            } catch {
+                return (nil, runs, error as? MySQLError)
+            }
+        }
+        let (a, b) = (try pool.acquire(), try pool.acquire())
+        let idle = [a.threadID, b.threadID]
+        pool.release(a)
+        pool.release(b)
+        var outcome = run(readOnly: true)
+        XCTAssertEqual(outcome.value, 1, "\(String(describing: outcome.error))")
+        XCTAssertEqual(outcome.runs, 2)
+        XCTAssertTrue(idle.contains(sessions[0]) && !idle.contains(sessions[1]), "\(sessions) after \(idle)")
+        XCTAssertLessThanOrEqual(pool.stats.open, 2, "the pool keeps its size")
+        outcome = run(readOnly: true, transaction: true)
+        XCTAssertEqual(outcome.value, 1, "\(String(describing: outcome.error))")
+        XCTAssertEqual(outcome.runs, 2)
+        for transaction in [false, true] {
+            outcome = run(readOnly: false, transaction: transaction)
+            XCTAssertEqual(outcome.error?.kind, .connectionLost, "\(String(describing: outcome.error))")
+            XCTAssertEqual(outcome.runs, 1, "a write is not run again")
+        }
+        outcome = run(readOnly: true, kills: 2)
+        XCTAssertEqual(outcome.error?.kind, .connectionLost)
+        XCTAssertEqual(outcome.runs, 2, "once more, not until it works")
+        outcome = run(readOnly: true, kills: 0, statement: "SELECT nonsense FROM nowhere")
+        XCTAssertNotNil(outcome.error)
+        XCTAssertEqual(outcome.runs, 1, "only a lost connection is worth a second run")
+        XCTAssertEqual(pool.stats.inUse, 0)
+        XCTAssertEqual(try pool.withConnection { try $0.query("SELECT 1").first?[0].int }, 1)
+    }
+
     func testIdleConnectionIsPingedAndReplacedTransparently() throws {
         var options = MySQLPool.Options()
         options.size = 1

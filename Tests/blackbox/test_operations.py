@@ -34,6 +34,7 @@ class CuttableProxy:
         self.up = True
         self.frozen = False
         self.connections = []
+        self.opened = {}  # socket -> when it was accepted
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -53,6 +54,7 @@ class CuttableProxy:
                 continue
             with self.lock:
                 self.connections += [client, server]
+                self.opened[client] = self.opened[server] = time.time()
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
 
     def _pump(self, a, b):
@@ -83,6 +85,20 @@ class CuttableProxy:
                 except OSError:
                     pass
             self.connections = []
+
+    def kill_sessions(self, older_than=0.2):
+        """The connections open longer than `older_than` seconds reset, new ones still
+        taken: sessions killed, or a failover behind a proxy, while nobody logs in."""
+        with self.lock:
+            now = time.time()
+            old = [s for s in self.connections if now - self.opened[s] >= older_than]
+            for s in old:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    s.close()
+                except OSError:
+                    pass
+            self.connections = [s for s in self.connections if s not in old]
 
     def restore(self):
         """The database is back, whether it was cut or frozen."""
@@ -353,6 +369,36 @@ def test_repeated_outages_under_mixed_load_never_crash_nor_sell_stock_twice(api)
     finally:
         s.stop()
 
+
+def test_reads_ride_out_a_failover_that_drops_every_database_connection(api):
+    """The database's sessions dropped while it stays reachable (killed, or a failover
+    behind a proxy), again and again under reads: a read whose connection died runs
+    once more on a new one, so no reader sees a 503. (One that cannot connect gets
+    503, as in any outage: connections still logging in are left alone here.)"""
+    p = make_product(api, stock=10)
+    carts = [make_cart(api, [(p["id"], 1)]) for _ in range(4)]
+    proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
+    s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1", "DB_POOL_SIZE": "4"})
+    answers, stop = [], time.time() + 4
+
+    def reader(cart):
+        while time.time() < stop:
+            answers.append(requests.get(f"{s.url}/api/v1/carts/{cart}", timeout=15).status_code)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(carts)) as pool:
+            readers = [pool.submit(reader, cart) for cart in carts]
+            cuts = 0
+            while time.time() < stop:
+                time.sleep(0.25)
+                proxy.kill_sessions()
+                cuts += 1
+            for r in readers:
+                r.result()
+        assert cuts >= 10 and len(answers) > 100, (cuts, len(answers))
+        assert set(answers) == {200}, {status: answers.count(status) for status in set(answers)}
+    finally:
+        s.stop()
 
 def test_housekeeping_deletes_open_carts_unchanged_past_the_retention_once_the_database_is_ready():
     """The whole chain from the setting to the rows: a server that starts against a
