@@ -37,6 +37,7 @@ public final class MySQLPool: @unchecked Sendable {
                                suspended: String?)
     private let state = Mutex<State>(([], [], 0, 0, false, nil))
     private let retries = Atomic<Int>(0)
+    private let rereads = Atomic<Int>(0)
 
     public init(configuration: MySQLConfiguration, options: Options = Options(), onAcquire: (@Sendable (Double) -> Void)? = nil) {
         precondition(options.size > 0)
@@ -52,6 +53,9 @@ public final class MySQLPool: @unchecked Sendable {
 
     /// Transactions retried after a deadlock or lock-wait timeout, since start.
     public var transactionRetries: Int { retries.load(ordering: .relaxed) }
+
+    /// Reads run again on a new connection after theirs died, since start.
+    public var readRetries: Int { rereads.load(ordering: .relaxed) }
 
     /// Runs `body` with a connection held exclusively. With `readOnly`, a body
     /// whose connection dies under it (a killed session, a proxy or a primary that
@@ -69,6 +73,7 @@ public final class MySQLPool: @unchecked Sendable {
         let result = Result { try body(connection) }
         release(connection)
         if retrying, case .failure(let error as MySQLError) = result, error.kind == .connectionLost {
+            rereads.wrappingAdd(1, ordering: .relaxed)
             return try withConnection(retrying: false, reusing: false, body)
         }
         return try result.get()

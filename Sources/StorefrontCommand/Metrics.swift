@@ -90,6 +90,8 @@ final class Metrics: Sendable {
         histogram("db_pool_wait_seconds", "", poolWait.withLock { $0 })
         family("db_transaction_retries_total", "counter", "Transactions run again after a deadlock or lock-wait timeout.")
         out += "db_transaction_retries_total \(pool.transactionRetries)\n"
+        family("db_read_retries_total", "counter", "Reads run again on a new connection after theirs died (a killed session, a failover).")
+        out += "db_read_retries_total \(pool.readRetries)\n"
 
         family("orders_created_total", "counter", "Orders placed.")
         out += "orders_created_total \(shop.ordersCreated.current)\n"

@@ -147,6 +147,7 @@ final class MySQLPoolTests: MySQLTestCase {
         outcome = run(readOnly: true, kills: 0, statement: "SELECT nonsense FROM nowhere")
         XCTAssertNotNil(outcome.error)
         XCTAssertEqual(outcome.runs, 1, "only a lost connection is worth a second run")
+        XCTAssertEqual(pool.readRetries, 3, "counted for /metrics")
         XCTAssertEqual(pool.stats.inUse, 0)
         XCTAssertEqual(try pool.withConnection { try $0.query("SELECT 1").first?[0].int }, 1)
     }

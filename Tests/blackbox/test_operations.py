@@ -397,6 +397,8 @@ def test_reads_ride_out_a_failover_that_drops_every_database_connection(api):
                 r.result()
         assert cuts >= 10 and len(answers) > 100, (cuts, len(answers))
         assert set(answers) == {200}, {status: answers.count(status) for status in set(answers)}
+        rereads = next(line for line in requests.get(s.url + "/metrics").text.splitlines() if line.startswith("db_read_retries_total "))
+        assert float(rereads.split()[1]) >= cuts / 2, (rereads, cuts)
     finally:
         s.stop()
 
@@ -653,7 +655,7 @@ def test_metrics_parse_and_move(api):
 
     before = scrape()
     for name in ["http_requests", "http_request_duration_seconds", "http_connections_open", "http_requests_in_flight",
-                 "db_pool_connections", "db_pool_wait_seconds", "db_transaction_retries", "orders_created",
+                 "db_pool_connections", "db_pool_wait_seconds", "db_transaction_retries", "db_read_retries", "orders_created",
                  "checkout_stock_conflicts", "process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds",
                  "process_start_time_seconds", "process_max_fds", "storefront_build_info"]:
         assert name in before, name
