@@ -33,8 +33,7 @@ class CuttableProxy:
         self.listener.listen(64)
         self.up = True
         self.frozen = False
-        self.connections = []
-        self.opened = {}  # socket -> when it was accepted
+        self.connections = {}  # socket -> when it was accepted
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -53,8 +52,7 @@ class CuttableProxy:
                 client.close()
                 continue
             with self.lock:
-                self.connections += [client, server]
-                self.opened[client] = self.opened[server] = time.time()
+                self.connections[client] = self.connections[server] = time.time()
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
 
     def _pump(self, a, b):
@@ -77,28 +75,23 @@ class CuttableProxy:
     def cut(self):
         """Every connection reset; new ones refused until restore()."""
         self.up = False
-        with self.lock:
-            for s in self.connections:
-                try:
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                    s.close()
-                except OSError:
-                    pass
-            self.connections = []
+        self._reset(lambda age: True)
 
-    def kill_sessions(self, older_than=0.2):
+    def kill_sessions(self, older_than):
         """The connections open longer than `older_than` seconds reset, new ones still
         taken: sessions killed, or a failover behind a proxy, while nobody logs in."""
+        self._reset(lambda age: age >= older_than)
+
+    def _reset(self, chosen):
         with self.lock:
             now = time.time()
-            old = [s for s in self.connections if now - self.opened[s] >= older_than]
-            for s in old:
+            for s in [s for s, opened in self.connections.items() if chosen(now - opened)]:
+                del self.connections[s]
                 try:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                     s.close()
                 except OSError:
                     pass
-            self.connections = [s for s in self.connections if s not in old]
 
     def restore(self):
         """The database is back, whether it was cut or frozen."""
@@ -370,7 +363,7 @@ def test_repeated_outages_under_mixed_load_never_crash_nor_sell_stock_twice(api)
         s.stop()
 
 
-def test_reads_ride_out_a_failover_that_drops_every_database_connection(api):
+def test_reads_ride_out_database_sessions_dropped_under_them(api):
     """The database's sessions dropped while it stays reachable (killed, or a failover
     behind a proxy), again and again under reads: a read whose connection died runs
     once more on a new one, so no reader sees a 503. (One that cannot connect gets
@@ -379,7 +372,7 @@ def test_reads_ride_out_a_failover_that_drops_every_database_connection(api):
     carts = [make_cart(api, [(p["id"], 1)]) for _ in range(4)]
     proxy = CuttableProxy(os.environ["DB_HOST"], int(os.environ["DB_PORT"]))
     s = Server(env={"DB_PORT": str(proxy.port), "DB_HOST": "127.0.0.1", "DB_POOL_SIZE": "4"})
-    answers, stop = [], time.time() + 4
+    answers, stop = [], time.time() + 8
 
     def reader(cart):
         while time.time() < stop:
@@ -390,17 +383,20 @@ def test_reads_ride_out_a_failover_that_drops_every_database_connection(api):
             readers = [pool.submit(reader, cart) for cart in carts]
             cuts = 0
             while time.time() < stop:
-                time.sleep(0.25)
-                proxy.kill_sessions()
+                # Sessions logging in are spared (one that fails to connect answers 503 by
+                # design), with a margin for a loaded machine's slow handshakes.
+                time.sleep(0.8)
+                proxy.kill_sessions(older_than=0.6)
                 cuts += 1
             for r in readers:
                 r.result()
-        assert cuts >= 10 and len(answers) > 100, (cuts, len(answers))
+        assert cuts >= 8 and len(answers) > 100, (cuts, len(answers))
         assert set(answers) == {200}, {status: answers.count(status) for status in set(answers)}
         rereads = next(line for line in requests.get(s.url + "/metrics").text.splitlines() if line.startswith("db_read_retries_total "))
         assert float(rereads.split()[1]) >= cuts / 2, (rereads, cuts)
     finally:
         s.stop()
+
 
 def test_housekeeping_deletes_open_carts_unchanged_past_the_retention_once_the_database_is_ready():
     """The whole chain from the setting to the rows: a server that starts against a
