@@ -114,8 +114,9 @@ def test_the_shop_finds_the_api_again_after_it_restarts_at_a_new_address(stack):
     # time); nginx keeping the one it looked up at start would answer 503 for good.
     compose("restart", "api")
     wait_for_shop(120)
-    # Each nginx worker holds its own answer for the name for up to a second (one
-    # holding it for 10 s answered 503 after another had found the new address).
+    # Each nginx worker holds its own answer for the name, for up to a second. (When
+    # it was 10 s, a listing once answered 503 just after the categories had answered
+    # 200, as a worker still on the old address would.)
     time.sleep(2)
     for _ in range(6):
         # The query goes through unchanged now that nginx builds the upstream address per request.
