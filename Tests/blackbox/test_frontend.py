@@ -856,16 +856,28 @@ def test_every_view_passes_an_accessibility_audit(api, web, browser):
 
 
 def test_readable_on_a_phone(api, web, browser):
-    # A word longer than a phone is wide (a model number, say) must wrap, not push the page sideways.
+    # A word longer than a phone is wide (a model number, say) must wrap, not push the page sideways,
+    # and no control may be squeezed until its label breaks (the search button once went a letter per line).
     tag = uuid.uuid4().hex[:6]
     item = make_product(api, name=f"Phone Case {tag} PC-{'X' * 60}-{tag} with a rather long product name", stock=5)
     p = Page(browser, web)
-    browser.set_window_size(390, 844)  # a common phone viewport
+    # A phone's own viewport: overlay scrollbars, and a page too wide for it widens the layout viewport.
+    phone = lambda width: browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    phone(390)
 
     def fits(view):
-        width = browser.execute_script("return document.documentElement.scrollWidth")
-        viewport = browser.execute_script("return window.innerWidth")
-        assert width <= viewport, f"{view} scrolls sideways on a phone ({width} > {viewport})"
+        for width in (320, 360, 390, 430, 600):
+            phone(width)
+            inner, scroll, broken = browser.execute_script("""
+                const lines = e => { const r = document.createRange(); r.selectNodeContents(e);
+                  return new Set(Array.from(r.getClientRects()).filter(x => x.width > 0).map(x => Math.round(x.top))).size; };
+                return [innerWidth, document.documentElement.scrollWidth,
+                  Array.from(document.querySelectorAll('button, .button'))
+                    .filter(e => e.getClientRects().length && lines(e) > 1).map(e => e.textContent.trim())];""")
+            assert inner == width and scroll <= width, f"{view} is wider than a {width}px phone ({max(inner, scroll)}px)"
+            assert not broken, f"{view} at {width}px breaks the label of {broken}"
+        phone(390)
 
     try:
         p.go(f"/#/?q={tag}")
@@ -891,4 +903,4 @@ def test_readable_on_a_phone(api, web, browser):
         p.wait("[data-testid=order-confirmation]")
         fits("the order")
     finally:
-        browser.set_window_size(1280, 1000)
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
