@@ -409,6 +409,7 @@ def test_out_of_stock_add_shows_a_message(api, web, browser):
     p.go(f"/#/product/{sold_out['id']}")
     button = p.wait("[data-testid=product] [data-testid=add-to-cart]")
     assert not button.is_enabled() and "Out of stock" in browser.find_element(By.CSS_SELECTOR, "[data-testid=product]").text
+    assert not browser.find_element(By.ID, "qty").is_enabled()  # nothing to choose a quantity of
     # Large numbers are grouped as the prices are.
     plenty = make_product(api, name=f"Plenty {uuid.uuid4().hex[:6]}", stock=1234567)
     p.go(f"/#/product/{plenty['id']}")

@@ -250,7 +250,7 @@ async function catalogView(params) {
 async function productView(id) {
   const product = await api(`/products/${encodeURIComponent(id)}`);
   const out = product.stock === 0;
-  const quantity = h("input", { id: "qty", type: "number", min: 1, max: 100, value: 1, required: true });
+  const quantity = h("input", { id: "qty", type: "number", min: 1, max: 100, value: 1, required: true, disabled: out });
   return h("article", { class: "product", "data-testid": "product" },
     productImage(product, { width: 480, height: 300 }),
     h("div", {},
