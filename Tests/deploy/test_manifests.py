@@ -1,6 +1,7 @@
 """The deployment files, checked without a cluster: every overlay builds,
 validates against Kubernetes' schemas, passes checkov and hadolint, and holds
 together in the ways a schema cannot check (selectors, ports, secret keys)."""
+import math
 import os
 import shutil
 import subprocess
@@ -232,6 +233,28 @@ def test_request_memory_leaves_room_under_the_memory_limit(rendered):
     # Past it each connection may still hold about 100 KiB (a head's room, one unread answer).
     connections = int(env.get("MAX_CONNECTIONS", 10_000))
     assert held + connections * 100 * 2**10 <= limit_bytes * 3 // 4, f"{overlay}: {connections} connections vs {limit}"
+
+
+def test_database_connections_fit_under_max_connections(rendered):
+    # Every backend pod opens DB_POOL_SIZE connections and one for its readiness check.
+    # At the most there are the autoscaler's ceiling plus a rollout's surge of pods, and
+    # the backup's one: more than MySQL's max_connections and new pods fail to start.
+    overlay, docs, _ = rendered
+    backend = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "backend")
+    hpa = next((d for d in docs if d["kind"] == "HorizontalPodAutoscaler"
+                and d["spec"]["scaleTargetRef"]["name"] == "backend"), None)
+    replicas = hpa["spec"]["maxReplicas"] if hpa else backend["spec"]["replicas"]
+    surge = backend["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxSurge", "25%")
+    surge = math.ceil(replicas * int(surge[:-1]) / 100) if str(surge).endswith("%") else int(surge)
+    env = {e["name"]: e.get("value") for e in backend["spec"]["template"]["spec"]["containers"][0]["env"]}
+    per_pod = int(env.get("DB_POOL_SIZE") or 10) + 1
+    backups = sum(1 for d in docs if d["kind"] == "CronJob")
+    mysql = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "mysql")
+    args = mysql["spec"]["template"]["spec"]["containers"][0].get("args", [])
+    limit = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--max-connections=")), 151)  # MySQL's default
+    needed = (replicas + surge) * per_pod + backups
+    assert needed <= limit, (f"{overlay}: {replicas + surge} backend pods x {per_pod} connections + {backups} "
+                             f"= {needed}, over MySQL's max_connections of {limit}")
 
 
 def test_production_requires_tls_to_the_database(rendered):
