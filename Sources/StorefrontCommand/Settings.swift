@@ -87,7 +87,7 @@ struct Settings {
             guard !name.isEmpty, name.utf8.count <= 64 else { throw invalid("DB_NAME", v, "a database name of 1-64 characters") }
             s.dbName = name
         },
-        Entry(name: "DB_POOL_SIZE", defaultText: "10", help: "database connections, which is also the number of worker threads") { s, v in
+        Entry(name: "DB_POOL_SIZE", defaultText: "10", help: "database connections, which is also the number of worker threads (the readiness check keeps one more)") { s, v in
             s.dbPoolSize = try integer("DB_POOL_SIZE", v, 1...500)
         },
         Entry(name: "DB_TLS", defaultText: "preferred", help: "TLS to MySQL: disabled, preferred, required, verify-ca, verify-identity") { s, v in
