@@ -315,6 +315,32 @@ def test_a_slow_page_cannot_replace_the_one_asked_for_after_it(api, web, browser
         assert browser.title == "Find an order · Storefront"
 
 
+def test_a_slow_page_says_it_is_coming(api, web, browser):
+    """A product page held back by the network: the catalog stays on screen, marked busy
+    and saying "Loading…", until the product comes; then the mark goes."""
+    item = make_product(api, name=f"Slowpoke {uuid.uuid4().hex[:6]}", stock=5)
+    with on_every_page(browser, slow_fetch(f"String(url).endsWith('/products/{item['id']}')")):
+        p = Page(browser, web)
+        p.go("/#/")
+        browser.refresh()  # a new document, which the script runs in
+        p.wait("[data-testid=product-grid]")
+        assert not p.all("main[aria-busy]")
+        browser.execute_script(f"location.hash = '#/product/{item['id']}'")
+        busy = p.wait("main[aria-busy=true]", timeout=1.2)
+        assert p.all("[data-testid=product-grid]")  # the page it came from, until the next is there
+        assert browser.execute_script("return getComputedStyle(arguments[0], '::before').content", busy) == '"Loading…"'
+        p.shot("loading")
+        p.wait("[data-testid=product]")
+        assert not p.all("main[aria-busy]")
+        # A quick page is not marked at all, so nothing flickers.
+        browser.execute_script("""const main = document.getElementById('main'); window.marked = false;
+            new MutationObserver(() => { window.marked ||= main.hasAttribute('aria-busy'); }).observe(main, { attributes: true });
+            location.hash = '#/';""")
+        p.wait("[data-testid=product-grid]")
+        time.sleep(0.5)
+        assert not browser.execute_script("return window.marked")
+
+
 def test_two_quick_adds_on_a_first_visit_make_one_cart_holding_both(api, web, browser):
     """A double click sends its second add before the first has answered: it must wait
     for the first's cart, not make a second one, and must count its unit."""

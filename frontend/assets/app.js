@@ -452,6 +452,8 @@ let renders = 0;
 
 async function render() {
   const mine = ++renders;
+  // A page slower than a blink says it is coming; a quick one does not flicker.
+  const busy = setTimeout(() => main.setAttribute("aria-busy", "true"), 300);
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);
   const parts = (path || "/").split("/").filter(Boolean);
@@ -472,6 +474,9 @@ async function render() {
     if (view && mine === renders) show(view);
   } catch (error) {
     if (mine === renders) render.fail(error);
+  } finally {
+    clearTimeout(busy);
+    if (mine === renders) main.removeAttribute("aria-busy");
   }
 }
 
