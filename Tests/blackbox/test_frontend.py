@@ -313,6 +313,7 @@ def test_a_slow_page_cannot_replace_the_one_asked_for_after_it(api, web, browser
         time.sleep(2.5)
         assert p.all("[data-testid=lookup-id]") and not p.all("[data-testid=product-grid]")
         assert browser.title == "Find an order · Storefront"
+        assert not p.all("main[aria-busy]")  # nor does the late one's wait mark the page asked for after it
 
 
 def test_a_slow_page_says_it_is_coming(api, web, browser):

@@ -453,7 +453,7 @@ let renders = 0;
 async function render() {
   const mine = ++renders;
   // A page slower than a blink says it is coming; a quick one does not flicker.
-  const busy = setTimeout(() => main.setAttribute("aria-busy", "true"), 300);
+  const busy = setTimeout(() => { if (mine === renders) main.setAttribute("aria-busy", "true"); }, 300);
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);
   const parts = (path || "/").split("/").filter(Boolean);
