@@ -885,7 +885,8 @@ def test_every_view_passes_an_accessibility_audit(api, web, browser):
 
 def test_readable_on_a_phone(api, web, browser):
     # A word longer than a phone is wide (a model number, say) must wrap, not push the page sideways,
-    # and no control may be squeezed until its label breaks (the search button once went a letter per line).
+    # no control may be squeezed until its label breaks (the search button once went a letter per line),
+    # and no other word may break either (the cart's prices once went "$1 / 29. / 99").
     tag = uuid.uuid4().hex[:6]
     item = make_product(api, name=f"Phone Case {tag} PC-{'X' * 60}-{tag} with a rather long product name", stock=5)
     p = Page(browser, web)
@@ -897,14 +898,27 @@ def test_readable_on_a_phone(api, web, browser):
     def fits(view):
         for width in (320, 360, 390, 430, 600):
             phone(width)
-            inner, scroll, broken = browser.execute_script("""
-                const lines = e => { const r = document.createRange(); r.selectNodeContents(e);
-                  return new Set(Array.from(r.getClientRects()).filter(x => x.width > 0).map(x => Math.round(x.top))).size; };
+            inner, scroll, broken, split = browser.execute_script("""
+                const lines = r => new Set(Array.from(r.getClientRects()).filter(x => x.width > 0).map(x => Math.round(x.top))).size;
+                const contents = e => { const r = document.createRange(); r.selectNodeContents(e); return r; };
+                // Words a phone has room for (not the 60-letter model number) stay whole: a price, a heading, a name.
+                const split = [], text = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                for (let n; (n = text.nextNode());) {
+                  if (!n.parentElement.getClientRects().length) continue;
+                  let shown = true;  // not in a box clipped to a pixel for screen readers
+                  for (let e = n.parentElement; e && shown; e = e.parentElement) shown = e.getBoundingClientRect().width > 1;
+                  if (!shown) continue;
+                  for (const m of n.data.matchAll(/\\S+/g)) {
+                    const r = document.createRange(); r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+                    if (m[0].length <= 20 && lines(r) > 1) split.push(m[0]);
+                  }
+                }
                 return [innerWidth, document.documentElement.scrollWidth,
                   Array.from(document.querySelectorAll('button, .button'))
-                    .filter(e => e.getClientRects().length && lines(e) > 1).map(e => e.textContent.trim())];""")
+                    .filter(e => e.getClientRects().length && lines(contents(e)) > 1).map(e => e.textContent.trim()), split];""")
             assert inner == width and scroll <= width, f"{view} is wider than a {width}px phone ({max(inner, scroll)}px)"
             assert not broken, f"{view} at {width}px breaks the label of {broken}"
+            assert not split, f"{view} at {width}px breaks the words {split}"
         phone(390)
 
     try:

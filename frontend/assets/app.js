@@ -273,7 +273,7 @@ async function cartView() {
   const rows = cart.items.map((item) =>
     h("tr", { "data-testid": "cart-line", "data-product-id": item.productId },
       h("th", { scope: "row" }, h("a", { href: `#/product/${item.productId}` }, item.name)),
-      h("td", {}, money(item.unitPriceCents)),
+      h("td", { class: "num" }, money(item.unitPriceCents)),
       h("td", {},
         h("label", { class: "visually-hidden", for: `q-${item.productId}` }, `Quantity of ${item.name}`),
         h("input", {
@@ -295,7 +295,7 @@ async function cartView() {
             render();
           },
         })),
-      h("td", {}, money(item.lineTotalCents)),
+      h("td", { class: "num" }, money(item.lineTotalCents)),
       h("td", {}, h("button", {
         type: "button", class: "link", "data-testid": "remove-line", "aria-label": `Remove ${item.name}`,
         onclick: async () => {
