@@ -195,6 +195,8 @@ public struct HTTPRequestParser {
                     }
                     fieldNameStart = pos
                     state = .fieldName
+                } else if b == lf {
+                    throw HTTPParseError(Self.bad, "A line ends in a bare LF; HTTP/1.1 lines end in CRLF.")
                 } else {
                     throw HTTPParseError(Self.bad, "A header field name contains an invalid character.")
                 }
@@ -206,6 +208,8 @@ public struct HTTPRequestParser {
                     state = .valueStart
                 } else if b == sp || b == ht {
                     throw HTTPParseError(Self.bad, "Whitespace between a header field name and its colon is not allowed.")
+                } else if b == cr || b == lf {
+                    throw HTTPParseError(Self.bad, "A header field line has no colon.")
                 } else if !HTTPRequestParser.isTokenChar(b) {
                     throw HTTPParseError(Self.bad, "A header field name contains an invalid character.")
                 }

@@ -44,12 +44,14 @@ private func parse(_ text: String, limits: HTTPParserLimits = HTTPParserLimits()
     return whole.requests
 }
 
-private func expectError(_ status: HTTPStatus, _ text: String, limits: HTTPParserLimits = HTTPParserLimits(), file: StaticString = #filePath, line: UInt = #line) {
+private func expectError(_ status: HTTPStatus, _ text: String, saying words: String? = nil, limits: HTTPParserLimits = HTTPParserLimits(),
+                         file: StaticString = #filePath, line: UInt = #line) {
     do {
         let requests = try parse(text, limits: limits, file: file, line: line)
         XCTFail("expected \(status.code), parsed \(requests.count) request(s)", file: file, line: line)
     } catch {
         XCTAssertEqual(error.status.code, status.code, error.detail, file: file, line: line)
+        if let words { XCTAssertTrue(error.detail.contains(words), "\"\(error.detail)\" does not say \"\(words)\"", file: file, line: line) }
     }
 }
 
@@ -92,6 +94,12 @@ final class HTTPRequestParserTests: XCTestCase {
     func testBareLFIsRejected() {
         expectError(.badRequest, "GET / HTTP/1.1\nHost: x\r\n\r\n")
         expectError(.badRequest, "GET / HTTP/1.1\r\nHost: x\n\r\n")
+        expectError(.badRequest, "GET / HTTP/1.1\r\nHost: x\r\n\n", saying: "bare LF")
+    }
+
+    func testFieldLineWithoutColonIsRejected() {
+        expectError(.badRequest, "GET / HTTP/1.1\r\nHost: x\r\nX-A\r\n\r\n", saying: "no colon")
+        expectError(.badRequest, "GET / HTTP/1.1\r\nHost: x\r\nX-A\n\r\n", saying: "no colon")
     }
 
     func testBareCRIsRejected() {
