@@ -247,6 +247,7 @@ paths:
             UpdateProduct: {$ref: '#/components/links/UpdateProduct'}
             DeactivateProduct: {$ref: '#/components/links/DeactivateProduct'}
           headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
             Location: {$ref: '#/components/headers/Location'}
           content:
             application/json:
@@ -297,6 +298,8 @@ paths:
       responses:
         '200':
           description: The product after the change.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           links:
             GetProduct: {$ref: '#/components/links/GetProduct'}
             UpdateProduct: {$ref: '#/components/links/UpdateProduct'}
@@ -320,7 +323,10 @@ paths:
       parameters:
         - {$ref: '#/components/parameters/IfMatch'}
       responses:
-        '204': {description: Deactivated (or already inactive).}
+        '204':
+          description: Deactivated (or already inactive).
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
         '401': {$ref: '#/components/responses/Unauthorized'}
         '404': {$ref: '#/components/responses/NotFound'}
         '412': {$ref: '#/components/responses/PreconditionFailed'}
@@ -343,6 +349,7 @@ paths:
             SetCartLine: {$ref: '#/components/links/SetCartLine'}
             RemoveCartLine: {$ref: '#/components/links/RemoveCartLine'}
           headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
             Location: {$ref: '#/components/headers/Location'}
           content:
             application/json:
@@ -358,6 +365,8 @@ paths:
       responses:
         '200':
           description: The cart.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           links:
             GetCart: {$ref: '#/components/links/GetCart'}
             SetCartLine: {$ref: '#/components/links/SetCartLine'}
@@ -388,6 +397,8 @@ paths:
       responses:
         '200':
           description: The cart after the change.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           links:
             GetCart: {$ref: '#/components/links/GetCart'}
             SetCartLine: {$ref: '#/components/links/SetCartLine'}
@@ -410,6 +421,8 @@ paths:
       responses:
         '200':
           description: The cart after the change.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           links:
             GetCart: {$ref: '#/components/links/GetCart'}
             SetCartLine: {$ref: '#/components/links/SetCartLine'}
@@ -456,6 +469,7 @@ paths:
             CancelOrder: {$ref: '#/components/links/CancelOrder'}
             AdvanceOrder: {$ref: '#/components/links/AdvanceOrder'}
           headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
             Location: {$ref: '#/components/headers/Location'}
             Idempotent-Replayed:
               description: Present (`true`) when this is a stored response replayed.
@@ -483,6 +497,8 @@ paths:
       responses:
         '200':
           description: One page.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           content:
             application/json:
               schema: {$ref: '#/components/schemas/OrderPage'}
@@ -500,6 +516,8 @@ paths:
       responses:
         '200':
           description: The order.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           links:
             GetOrder: {$ref: '#/components/links/GetOrder'}
             CancelOrder: {$ref: '#/components/links/CancelOrder'}
@@ -526,6 +544,8 @@ paths:
       responses:
         '200':
           description: The order after the change.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           links:
             GetOrder: {$ref: '#/components/links/GetOrder'}
             CancelOrder: {$ref: '#/components/links/CancelOrder'}
@@ -551,6 +571,8 @@ paths:
       responses:
         '200':
           description: The cancelled order.
+          headers:
+            Cache-Control: {$ref: '#/components/headers/NoStoreCacheControl'}
           links:
             GetOrder: {$ref: '#/components/links/GetOrder'}
           content:
