@@ -28,6 +28,8 @@ final class EventLoop: @unchecked Sendable {
     private var acceptPausedUntil = 0.0
     /// Out of descriptors, accepts pause every 100 ms: the log says so once per 10 s, with a count.
     private var acceptWarnings = LogThrottle()
+    /// At the connection limit, each new connection is closed: the log says so once per 10 s, with a count.
+    private var limitWarnings = LogThrottle()
 
     /// The loop's clock, read once per wake-up.
     private(set) var now = SystemCall.monotonicSeconds()
@@ -176,6 +178,10 @@ final class EventLoop: @unchecked Sendable {
             guard server.connectionOpened() else {
                 // Over the limit: close at once rather than starve the connections already served.
                 Glibc.close(fd)
+                if let heldBack = limitWarnings.admit(at: now) {
+                    server.log(.warning, "connection limit of \(server.configuration.maxConnections) reached: a new connection was closed at once"
+                        + (heldBack > 0 ? " (\(heldBack) more since the last such line)" : ""))
+                }
                 continue
             }
             var on: Int32 = 1

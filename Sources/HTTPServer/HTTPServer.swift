@@ -27,6 +27,7 @@ public final class HTTPServer: @unchecked Sendable {
     private let controlFD: Int32
 
     private let openConnections = Atomic<Int>(0)
+    private let refusedConnections = Atomic<Int>(0)
     private let requestMemory = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
@@ -69,6 +70,8 @@ public final class HTTPServer: @unchecked Sendable {
     /// True from the shutdown signal on: readiness should fail, responses close their connections.
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
     public var connectionsOpen: Int { openConnections.load(ordering: .relaxed) }
+    /// Connections closed as soon as they were accepted, because `maxConnections` were open.
+    public var connectionsRefused: Int { refusedConnections.load(ordering: .relaxed) }
     public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
     /// Bytes the connections hold for requests and unread answers (see `Configuration.maxRequestMemory`).
     public var requestMemoryHeld: Int { requestMemory.load(ordering: .relaxed) }
@@ -169,6 +172,7 @@ public final class HTTPServer: @unchecked Sendable {
         let count = openConnections.wrappingAdd(1, ordering: .relaxed).newValue
         if count > configuration.maxConnections {
             openConnections.wrappingSubtract(1, ordering: .relaxed)
+            refusedConnections.wrappingAdd(1, ordering: .relaxed)
             return false
         }
         return true

@@ -74,6 +74,8 @@ final class Metrics: Sendable {
         for (labels, h) in series { histogram("http_request_duration_seconds", labels, h) }
         family("http_connections_open", "gauge", "Client connections open now.")
         out += "http_connections_open \(server.connectionsOpen)\n"
+        family("http_connections_refused_total", "counter", "Client connections closed as soon as they were accepted, because MAX_CONNECTIONS were open.")
+        out += "http_connections_refused_total \(server.connectionsRefused)\n"
         family("http_request_memory_bytes", "gauge",
                "Bytes held for requests being read or run (heads past their first read, bodies) and answers not yet read; past MAX_REQUEST_MEMORY_BYTES a request gets 503.")
         out += "http_request_memory_bytes \(server.requestMemoryHeld)\n"

@@ -319,8 +319,10 @@ final class HTTPServerTests: XCTestCase {
         b.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         XCTAssertEqual(a.readResponse()?.status, 200)
         XCTAssertEqual(b.readResponse()?.status, 200)
+        XCTAssertEqual(server.server.connectionsRefused, 0)
         let c = try TestClient(port: server.port, timeout: 2)
         XCTAssertTrue(c.readEOF())
+        XCTAssertEqual(server.server.connectionsRefused, 1, "the closed one is counted")
         a.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         XCTAssertEqual(a.readResponse()?.status, 200, "existing connections keep being served")
     }

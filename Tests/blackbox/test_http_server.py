@@ -126,7 +126,8 @@ def test_many_clients_that_pipeline_without_reading_stay_within_the_memory_limit
 
 
 def test_max_connections_closes_the_ones_past_it_at_once():
-    s = Server(env={"MAX_CONNECTIONS": "2", "MIGRATE_ON_START": "false"})
+    # One event loop, as each loop logs the limit once per 10 s.
+    s = Server(env={"MAX_CONNECTIONS": "2", "MIGRATE_ON_START": "false", "EVENT_LOOPS": "1"})
     try:
         # The start-up probe's connection counts until the server has read its close:
         # wait on the first of the two until it sees only itself (a probe on a connection
@@ -142,10 +143,22 @@ def test_max_connections_closes_the_ones_past_it_at_once():
             with s.connect() as b:
                 b.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
                 assert b.read_response()[0] == 200
-                with s.connect(timeout=2) as c:
-                    assert c.closed_by_peer(), "a third connection must be closed at once"
+                for _ in range(3):
+                    with s.connect(timeout=2) as c:
+                        assert c.closed_by_peer(), "a connection past the limit must be closed at once"
                 a.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
                 assert a.read_response()[0] == 200, "the open ones are still served"
+                # Counted, and said once (the rest within 10 s are counted in the next line).
+                a.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert b"\nhttp_connections_refused_total 3\n" in a.read_response()[2]
+                deadline = time.time() + 5  # the log is written by a thread of its own
+                while not (warnings := [json.loads(line) for line in s.output()[0].splitlines() if "connection limit" in line]):
+                    assert time.time() < deadline, "no warning about the connection limit"
+                    time.sleep(0.05)
+                time.sleep(0.2)  # a second line would have come by now
+                warnings = [json.loads(line) for line in s.output()[0].splitlines() if "connection limit" in line]
+                assert [(w["level"], w["message"]) for w in warnings] == [
+                    ("warning", "connection limit of 2 reached: a new connection was closed at once")], warnings
         # Both slots free up once the server has read the two closes.
         deadline = time.time() + 5
         while True:
