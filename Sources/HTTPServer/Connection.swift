@@ -176,6 +176,7 @@ final class Connection {
         // limit is refused, before 100 Continue could ask for its body.
         let mayHold = readPartly || !input.isEmpty || memory.counted != 0
         if mayHold && !holdRequestMemory() && !busy && !closeAfterWrite && !closed && parser.inProgress {
+            loop.warnOverloaded(memoryFull)
             respondToParseError(HTTPParseError(.serviceUnavailable, Connection.tooMuchMemory))
         } else if parser.awaitingContinue, let head = parser.request {
             if !answerBeforeBody(head) {
@@ -263,7 +264,7 @@ final class Connection {
             input.shrinkIfIdle()  // the body's bytes have moved out of it
             memory.bodyInFlight = request.body.capacity
             guard holdRequestMemory() else {
-                complete(request, overloaded(Connection.tooMuchMemory), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+                complete(request, overloaded(Connection.tooMuchMemory, because: memoryFull), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
                 return
             }
         }
@@ -287,14 +288,20 @@ final class Connection {
                 loop.server.inFlightStarted()
             } else {
                 busy = false
-                complete(request, overloaded("The server is busy; retry shortly."), route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+                let c = loop.server.configuration
+                complete(request, overloaded("The server is busy; retry shortly.", because: "all \(c.workerThreads) workers are busy and \(c.workerQueueCapacity) requests wait for them"),
+                         route: route.pattern, keepAlive: keepAlive, isHead: isHead)
             }
         }
     }
 
     static let tooMuchMemory = "The server holds as much for requests and unread answers as it may; retry shortly."
+    /// The same, for the log.
+    private var memoryFull: String { "requests and unread answers hold the most allowed (\(loop.server.configuration.maxRequestMemory) bytes)" }
 
-    private func overloaded(_ detail: String) -> HTTPResponse {
+    /// A 503 of the server's own; `reason` is for the log.
+    private func overloaded(_ detail: String, because reason: String) -> HTTPResponse {
+        loop.warnOverloaded(reason)
         var response = HTTPError(.serviceUnavailable, detail).response
         response.headers.set("Retry-After", String(loop.server.configuration.retryAfterSeconds))
         return response

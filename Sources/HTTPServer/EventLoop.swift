@@ -30,6 +30,8 @@ final class EventLoop: @unchecked Sendable {
     private var acceptWarnings = LogThrottle()
     /// At the connection limit, each new connection is closed: the log says so once per 10 s, with a count.
     private var limitWarnings = LogThrottle()
+    /// The same for the 503s the server gives itself (a full worker queue, the request memory bound).
+    private var overloadWarnings = LogThrottle()
 
     /// The loop's clock, read once per wake-up.
     private(set) var now = SystemCall.monotonicSeconds()
@@ -199,6 +201,12 @@ final class EventLoop: @unchecked Sendable {
             // Data often arrives with the handshake; read it now rather than wait for the edge.
             connection.onReadable()
         }
+    }
+
+    /// Says, at most once per 10 s, that a request got 503 from the server itself, and why.
+    func warnOverloaded(_ reason: String) {
+        guard let heldBack = overloadWarnings.admit(at: now) else { return }
+        server.log(.warning, "answering 503: \(reason)" + (heldBack > 0 ? " (\(heldBack) more such 503s since the last such line)" : ""))
     }
 
     private var listenerPaused = false

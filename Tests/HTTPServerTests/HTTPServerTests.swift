@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import XCTest
 @testable import HTTPServer
 
@@ -328,20 +329,24 @@ final class HTTPServerTests: XCTestCase {
     }
 
     func testFullWorkerQueueAnswers503() throws {
-        let server = try TestServer {
+        let logs = Mutex<[String]>([])
+        let server = try TestServer(configure: {
             $0.workerThreads = 1
             $0.workerQueueCapacity = 1
-        }
+            $0.eventLoops = 1
+        }, logger: { level, message in logs.withLock { $0.append("\(level) \(message)") } })
         defer { server.stop() }
-        // One running, one queued, the third refused.
-        let clients = try (0..<3).map { _ in try TestClient(port: server.port) }
+        // One running, one queued, the third and fourth refused.
+        let clients = try (0..<4).map { _ in try TestClient(port: server.port) }
         for client in clients {
             client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
             usleep(50_000)
         }
         let statuses = clients.map { $0.readResponse() }
-        XCTAssertEqual(statuses.map { $0?.status }, [200, 200, 503])
+        XCTAssertEqual(statuses.map { $0?.status }, [200, 200, 503, 503])
         XCTAssertEqual(statuses[2]?.headers["retry-after"], "1")
+        // Said once, why: the next such line (10 s on) would count the other.
+        XCTAssertEqual(logs.withLock { $0 }, ["warning answering 503: all 1 workers are busy and 1 requests wait for them"])
     }
 
     func testRequestMemoryIsBoundedAcrossConnections() throws {

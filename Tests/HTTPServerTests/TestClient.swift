@@ -107,7 +107,8 @@ final class TestServer: @unchecked Sendable {
     var port: Int { server.port }
 
     init(configure: (inout HTTPServer.Configuration) -> Void = { _ in },
-         addHeaders: (@Sendable (HTTPHeaders, inout HTTPResponse) -> Void)? = nil) throws {
+         addHeaders: (@Sendable (HTTPHeaders, inout HTTPResponse) -> Void)? = nil,
+         logger: @escaping @Sendable (HTTPServer.LogLevel, String) -> Void = { _, _ in }) throws {
         var configuration = HTTPServer.Configuration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -138,7 +139,7 @@ final class TestServer: @unchecked Sendable {
         router.get("/big", .inline) { _ in HTTPResponse(status: .ok, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: big) }
         router.get("/items/{id}") { request in .json(["id": .string(request.pathParameters["id"])]) }
         router.get("/tagged") { _ in .json(["version": 1], headers: HTTPHeaders([("ETag", #""v1""#), ("Cache-Control", "no-cache")])) }
-        server = try HTTPServer(configuration: configuration, router: router, addHeaders: addHeaders, logger: { _, _ in })
+        server = try HTTPServer(configuration: configuration, router: router, addHeaders: addHeaders, logger: logger)
         let server = self.server
         thread = startThread(name: "test-server") { server.run() }
     }

@@ -233,6 +233,10 @@ def test_stalled_uploads_cannot_take_more_memory_than_the_limit():
             refused += 1
         assert 40 <= refused <= 50, f"{refused} of 64 uploads refused; about 49 do not fit in 16 MiB"
         assert requests.get(s.url + "/healthz").status_code == 200
+        # The log says why, once per event loop (the refusals after it count in the next line, 10 s on).
+        said = [json.loads(line)["message"] for line in s.output()[0].splitlines() if "answering 503" in line]
+        assert 1 <= len(said) <= os.cpu_count(), said
+        assert set(said) == {f"answering 503: requests and unread answers hold the most allowed ({limit} bytes)"}, said
     finally:
         for conn in conns:
             conn.sock.close()
