@@ -45,6 +45,8 @@ extension HTTPRequestParser {
                     state = .chunkExtension
                 } else if b == sp || b == ht {
                     state = .chunkSizeBWS
+                } else if b == lf {
+                    throw HTTPParseError(Self.bad, Self.bareLF)
                 } else {
                     throw HTTPParseError(Self.bad, "The chunk size is not a hex number.")
                 }
@@ -84,6 +86,8 @@ extension HTTPRequestParser {
                         throw HTTPParseError(.headersTooLarge, "More than \(limits.maxHeaderCount) trailer fields.")
                     }
                     state = .trailerName
+                } else if b == lf {
+                    throw HTTPParseError(Self.bad, Self.bareLF)
                 } else {
                     throw HTTPParseError(Self.bad, "A trailer field is malformed.")
                 }

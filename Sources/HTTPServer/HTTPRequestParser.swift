@@ -131,6 +131,7 @@ public struct HTTPRequestParser {
     static func isValueChar(_ b: UInt8) -> Bool { b == 0x09 || (b >= 0x20 && b != 0x7F) }
 
     static let bad = HTTPStatus.badRequest
+    static let bareLF = "A line ends in a bare LF; HTTP/1.1 lines end in CRLF."
 
     /// Scans the head from `pos`; true once the empty line that ends it has been read.
     private mutating func parseHead(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) -> Bool {
@@ -196,7 +197,7 @@ public struct HTTPRequestParser {
                     fieldNameStart = pos
                     state = .fieldName
                 } else if b == lf {
-                    throw HTTPParseError(Self.bad, "A line ends in a bare LF; HTTP/1.1 lines end in CRLF.")
+                    throw HTTPParseError(Self.bad, Self.bareLF)
                 } else {
                     throw HTTPParseError(Self.bad, "A header field name contains an invalid character.")
                 }

@@ -95,6 +95,9 @@ final class HTTPRequestParserTests: XCTestCase {
         expectError(.badRequest, "GET / HTTP/1.1\nHost: x\r\n\r\n")
         expectError(.badRequest, "GET / HTTP/1.1\r\nHost: x\n\r\n")
         expectError(.badRequest, "GET / HTTP/1.1\r\nHost: x\r\n\n", saying: "bare LF")
+        let chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        expectError(.badRequest, chunked + "2\n{}\r\n0\r\n\r\n", saying: "bare LF")
+        expectError(.badRequest, chunked + "2\r\n{}\r\n0\r\n\n", saying: "bare LF")
     }
 
     func testFieldLineWithoutColonIsRejected() {
