@@ -289,8 +289,9 @@ final class Connection {
             } else {
                 busy = false
                 let c = loop.server.configuration
-                complete(request, overloaded("The server is busy; retry shortly.", because: "all \(c.workerThreads) workers are busy and \(c.workerQueueCapacity) requests wait for them"),
-                         route: route.pattern, keepAlive: keepAlive, isHead: isHead)
+                let response = overloaded("The server is busy; retry shortly.",
+                                          because: "all \(c.workerThreads) workers are busy and \(c.workerQueueCapacity) requests wait for them")
+                complete(request, response, route: route.pattern, keepAlive: keepAlive, isHead: isHead)
             }
         }
     }
@@ -300,8 +301,8 @@ final class Connection {
     private var memoryFull: String { "requests and unread answers hold the most allowed (\(loop.server.configuration.maxRequestMemory) bytes)" }
 
     /// A 503 of the server's own; `reason` is for the log.
-    private func overloaded(_ detail: String, because reason: String) -> HTTPResponse {
-        loop.warnOverloaded(reason)
+    private func overloaded(_ detail: String, because reason: @autoclosure () -> String) -> HTTPResponse {
+        loop.warnOverloaded(reason())
         var response = HTTPError(.serviceUnavailable, detail).response
         response.headers.set("Retry-After", String(loop.server.configuration.retryAfterSeconds))
         return response

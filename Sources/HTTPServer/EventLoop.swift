@@ -167,9 +167,9 @@ final class EventLoop: @unchecked Sendable {
                 case EINTR, ECONNABORTED: continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors: stop for a moment instead of spinning on the ready listener.
-                    if let heldBack = acceptWarnings.admit(at: now) {
-                        server.log(.warning, "accept failed: \(String(cString: strerror(errno))); pausing accepts for 100 ms"
-                            + (heldBack > 0 ? " (\(heldBack) more pauses since the last such line)" : ""))
+                    let reason = String(cString: strerror(errno))
+                    if let line = acceptWarnings.line("accept failed: \(reason); pausing accepts for 100 ms", heldBack: "pauses", at: now) {
+                        server.log(.warning, line)
                     }
                     acceptPausedUntil = now + 0.1
                     pauseListener()
@@ -180,9 +180,10 @@ final class EventLoop: @unchecked Sendable {
             guard server.connectionOpened() else {
                 // Over the limit: close at once rather than starve the connections already served.
                 Glibc.close(fd)
-                if let heldBack = limitWarnings.admit(at: now) {
-                    server.log(.warning, "connection limit of \(server.configuration.maxConnections) reached: a new connection was closed at once"
-                        + (heldBack > 0 ? " (\(heldBack) more since the last such line)" : ""))
+                let limit = server.configuration.maxConnections
+                if let line = limitWarnings.line("connection limit of \(limit) reached: a new connection was closed at once",
+                                                 heldBack: "closed connections", at: now) {
+                    server.log(.warning, line)
                 }
                 continue
             }
@@ -204,9 +205,8 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Says, at most once per 10 s, that a request got 503 from the server itself, and why.
-    func warnOverloaded(_ reason: String) {
-        guard let heldBack = overloadWarnings.admit(at: now) else { return }
-        server.log(.warning, "answering 503: \(reason)" + (heldBack > 0 ? " (\(heldBack) more such 503s since the last such line)" : ""))
+    func warnOverloaded(_ reason: @autoclosure () -> String) {
+        if let line = overloadWarnings.line("answering 503: \(reason())", heldBack: "such 503s", at: now) { server.log(.warning, line) }
     }
 
     private var listenerPaused = false

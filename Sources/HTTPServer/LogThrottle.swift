@@ -9,14 +9,15 @@ public struct LogThrottle: Sendable {
 
     public init(interval: Double = 10) { self.interval = interval }
 
-    /// nil: stay quiet (this one is counted). Otherwise log now, and mention
-    /// the returned number of lines held back since the last one when it is not 0.
-    public mutating func admit(at now: Double) -> Int? {
+    /// `message` if a line may go out now, ending with how many were held back since the
+    /// last one ("(3 more `what` since the last such line)"); nil to stay quiet, and count
+    /// this one. The message is only built when it goes out.
+    public mutating func line(_ message: @autoclosure () -> String, heldBack what: String, at now: Double) -> String? {
         guard now - loggedAt >= interval else {
             heldBack += 1
             return nil
         }
         defer { loggedAt = now; heldBack = 0 }
-        return heldBack
+        return message() + (heldBack > 0 ? " (\(heldBack) more \(what) since the last such line)" : "")
     }
 }

@@ -322,10 +322,10 @@ public final class ShopAPI: Sendable {
     /// once per request, and how many such answers the last line stood for.
     private func logUnavailable(_ request: HTTPRequest, _ error: MySQLError) {
         let now = MySQLConnection.monotonicNow()
-        let since = unavailableLog.withLock { $0.admit(at: now) }
-        guard let since else { return }
-        log(.warning, "answering 503 on \(request.method.rawValue) \(request.route): \(error)"
-            + (since > 0 ? " (\(since) more 503s for the database since the last such line)" : ""))
+        let line = unavailableLog.withLock {
+            $0.line("answering 503 on \(request.method.rawValue) \(request.route): \(error)", heldBack: "503s for the database", at: now)
+        }
+        if let line { log(.warning, line) }
     }
 
     /// The request target as logs may show it. Cart and order ids are capabilities
