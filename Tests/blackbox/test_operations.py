@@ -143,6 +143,12 @@ def test_readiness_answers_at_once_while_every_worker_waits_on_the_database(api)
                                             kwargs={"json": order_body(cart), "timeout": 60}))
             threads[-1].start()
         time.sleep(1)
+        # What the saturation alert (docs/alerts.yaml) watches: more requests in flight than
+        # the workers, one per pooled connection, that run them.
+        samples = {(sample.name, tuple(sample.labels.items())): sample.value
+                   for family in text_string_to_metric_families(requests.get(s.url + "/metrics").text) for sample in family.samples}
+        assert samples[("http_requests_in_flight", ())] == 4
+        assert samples[("db_pool_connections", (("state", "max"),))] == 2
         for _ in range(3):
             start = time.time()
             r = requests.get(s.url + "/readyz", timeout=3)
