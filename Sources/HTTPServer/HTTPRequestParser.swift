@@ -166,6 +166,9 @@ public struct HTTPRequestParser {
                     guard pos > targetStart else { throw HTTPParseError(Self.bad, "The request target is empty.") }
                     versionStart = pos + 1
                     state = .version
+                } else if b == cr || b == lf {
+                    // An HTTP/0.9-style line ("GET /path"): no version follows the target.
+                    throw HTTPParseError(Self.bad, "The request line must end with HTTP/1.1 or HTTP/1.0 and CRLF.")
                 } else if b <= sp || b >= 0x7F {
                     throw HTTPParseError(Self.bad, "The request target contains a character that must be percent-encoded.")
                 } else if b == UInt8(ascii: "#") {

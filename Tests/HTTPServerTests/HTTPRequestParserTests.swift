@@ -142,8 +142,10 @@ final class HTTPRequestParserTests: XCTestCase {
         expectError(.badRequest, "G\u{1}T / HTTP/1.1\r\nHost: x\r\n\r\n")
     }
 
-    func testUnknownVersion() {
+    func testUnknownOrMissingVersion() {
         expectError(.versionNotSupported, "GET / HTTP/2.0\r\nHost: x\r\n\r\n")
+        expectError(.badRequest, "GET /healthz\r\n\r\n", saying: "must end with HTTP/1.1")
+        expectError(.badRequest, "GET /healthz\n\n", saying: "must end with HTTP/1.1")
     }
 
     func testAnyMethodTokenParses() throws {
