@@ -132,6 +132,7 @@ public struct HTTPRequestParser {
 
     static let bad = HTTPStatus.badRequest
     static let bareLF = "A line ends in a bare LF; HTTP/1.1 lines end in CRLF."
+    static let badVersion = "The request line must end with HTTP/1.1 or HTTP/1.0 and CRLF."
 
     /// Scans the head from `pos`; true once the empty line that ends it has been read.
     private mutating func parseHead(_ bytes: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) -> Bool {
@@ -166,11 +167,11 @@ public struct HTTPRequestParser {
                     guard pos > targetStart else { throw HTTPParseError(Self.bad, "The request target is empty.") }
                     versionStart = pos + 1
                     state = .version
-                } else if b == cr || b == lf {
-                    // An HTTP/0.9-style line ("GET /path"): no version follows the target.
-                    throw HTTPParseError(Self.bad, "The request line must end with HTTP/1.1 or HTTP/1.0 and CRLF.")
                 } else if b <= sp || b >= 0x7F {
-                    throw HTTPParseError(Self.bad, "The request target contains a character that must be percent-encoded.")
+                    // CR or LF here is an HTTP/0.9-style line ("GET /path"): no version follows the target.
+                    throw HTTPParseError(Self.bad, b == cr || b == lf
+                        ? Self.badVersion
+                        : "The request target contains a character that must be percent-encoded.")
                 } else if b == UInt8(ascii: "#") {
                     // A fragment stays with the client (RFC 9112 3.2); one sent is a malformed target, not part of the path.
                     throw HTTPParseError(Self.bad, "The request target must not contain a fragment ('#'); percent-encode it as %23.")
@@ -182,7 +183,7 @@ public struct HTTPRequestParser {
                     try checkVersion(bytes)
                     state = .requestLineLF
                 } else if pos - versionStart >= 8 {
-                    throw HTTPParseError(Self.bad, "The request line must end with HTTP/1.1 or HTTP/1.0 and CRLF.")
+                    throw HTTPParseError(Self.bad, Self.badVersion)
                 }
             case .requestLineLF:
                 guard b == lf else { throw HTTPParseError(Self.bad, "A CR must be followed by LF.") }
@@ -267,7 +268,7 @@ public struct HTTPRequestParser {
               dot == UInt8(ascii: "."),
               (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(major), (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(minor)
         else {
-            throw HTTPParseError(Self.bad, "The request line must end with HTTP/1.1 or HTTP/1.0 and CRLF.")
+            throw HTTPParseError(Self.bad, Self.badVersion)
         }
         guard major == UInt8(ascii: "1") else {
             throw HTTPParseError(.versionNotSupported, "Only HTTP/1.0 and HTTP/1.1 are served here.")
