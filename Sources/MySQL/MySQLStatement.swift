@@ -10,6 +10,10 @@ final class MySQLStatement {
     let parameterCount: Int
     /// When the connection last ran it, for its least-recently-used cache.
     var lastUse: UInt64 = 0
+    /// The output binds last given to the library, which keeps pointers into them until
+    /// they are replaced or the statement is closed: Oracle's libmysqlclient writes each
+    /// fixed-size column's length through them again at the next execute.
+    private var boundColumns: ResultColumns?
 
     init(connection: UnsafeMutablePointer<MYSQL>, sql: String) throws(MySQLError) {
         guard let stmt = mysql_stmt_init(connection) else { throw MySQLError.from(connection) }
@@ -25,7 +29,10 @@ final class MySQLStatement {
         _ = cmysql_stmt_update_max_length(stmt)
     }
 
-    deinit { _ = cmysql_stmt_close(stmt) }
+    deinit {
+        _ = cmysql_stmt_close(stmt)
+        boundColumns?.free()
+    }
 
     func execute(_ parameters: [MySQLValue]) throws(MySQLError) -> MySQLResult {
         precondition(parameters.count == parameterCount, "\(sql) takes \(parameterCount) parameters, got \(parameters.count)")
@@ -66,8 +73,12 @@ final class MySQLStatement {
         let count = Int(mysql_num_fields(metadata))
         let fields = mysql_fetch_fields(metadata)!
         let columns = ResultColumns(fields: fields, count: count)
-        defer { columns.free() }
-        guard cmysql_stmt_bind_result(stmt, columns.binds) == 0 else { throw MySQLError.from(stmt) }
+        // Both libraries copy the binds before they check them, so from here on the
+        // statement points at these, whether or not the call succeeds.
+        let rc = cmysql_stmt_bind_result(stmt, columns.binds)
+        boundColumns?.free()
+        boundColumns = columns
+        guard rc == 0 else { throw MySQLError.from(stmt) }
 
         let names = MySQLColumns((0..<count).map { String(cString: fields[$0].name) })
         var rows: [MySQLRow] = []
