@@ -143,6 +143,9 @@ private struct ParameterBinds {
         binds[i].buffer_type = type
         binds[i].buffer = buffer
         binds[i].buffer_length = UInt(MemoryLayout<T>.size)
+        // Oracle's libmysqlclient reserves `*length` bytes of its packet before it writes a
+        // time (its own length only for numbers): a 0 there let a time overrun the packet buffer.
+        states[i].length = binds[i].buffer_length
     }
 
     private mutating func bindBytes(_ i: Int, _ bytes: [UInt8], _ type: enum_field_types) {
