@@ -144,7 +144,7 @@ private struct ParameterBinds {
         binds[i].buffer = buffer
         binds[i].buffer_length = UInt(MemoryLayout<T>.size)
         // Oracle's libmysqlclient reserves `*length` bytes of its packet before it writes a
-        // time (its own length only for numbers): a 0 there let a time overrun the packet buffer.
+        // time (for a number it uses the number's size): with 0, a time could overrun the packet.
         states[i].length = binds[i].buffer_length
     }
 
