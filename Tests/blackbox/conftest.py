@@ -30,7 +30,7 @@ class Server:
         self.port = free_port()
         environment = {"PATH": os.environ.get("PATH", ""), "PORT": str(self.port), "HOST": "127.0.0.1",
                        "LOG_FORMAT": "json", "EVENT_LOOPS": "2"}
-        environment.update({k: v for k, v in os.environ.items() if k.startswith("DB_")})
+        environment.update({k: v for k, v in os.environ.items() if k.startswith("DB_") or k == "LD_LIBRARY_PATH"})
         environment.update(env or {})
         # Reached where it listens: a HOST of one IPv4 address, else the loopback (a wildcard takes it).
         host = environment["HOST"]
