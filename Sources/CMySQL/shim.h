@@ -99,4 +99,19 @@ static inline int cmysql_set_tls(MYSQL *mysql, int mode, const char *ca) {
     return 0;
 }
 
+/// MySQL 8.4 logs in with caching_sha2_password: until the server has cached a
+/// login, the password goes over TLS or, without TLS, encrypted with the server's
+/// RSA public key, asked of the server. Connector/C asks by itself; Oracle's
+/// library only when told to, and otherwise fails without TLS ("Authentication
+/// requires secure connection"). Returns 0 on success.
+static inline int cmysql_request_server_public_key(MYSQL *mysql) {
+#if CMYSQL_MARIADB
+    (void)mysql;
+    return 0;
+#else
+    bool on = true;
+    return mysql_options(mysql, MYSQL_OPT_GET_SERVER_PUBLIC_KEY, &on);
+#endif
+}
+
 #endif
