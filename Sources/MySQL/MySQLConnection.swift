@@ -48,6 +48,8 @@ public final class MySQLConnection: @unchecked Sendable {
         _ = cmysql_set_uint_option(handle, MYSQL_OPT_READ_TIMEOUT, c.readTimeoutSeconds)
         _ = cmysql_set_uint_option(handle, MYSQL_OPT_WRITE_TIMEOUT, c.writeTimeoutSeconds)
         _ = mysql_options(handle, MYSQL_SET_CHARSET_NAME, "utf8mb4")
+        // TCP even to "localhost", which both libraries would take for their own Unix socket path, ignoring the port.
+        _ = cmysql_set_uint_option(handle, MYSQL_OPT_PROTOCOL, MYSQL_PROTOCOL_TCP.rawValue)
         // MYSQL_OPT_RECONNECT stays off: a silent reconnect loses session state mid-transaction.
         guard cmysql_set_tls(handle, c.tls.rawValue, c.tlsCAPath) == 0, cmysql_request_server_public_key(handle) == 0 else {
             let error = MySQLError.from(handle)

@@ -202,6 +202,18 @@ final class MySQLConnectionTests: MySQLTestCase {
         }
     }
 
+    /// Both client libraries take the host `localhost` to mean a Unix socket at a path of
+    /// their own and ignore the port; a DB_HOST of localhost (a port-forward, a published
+    /// container port) means TCP at DB_PORT, as any other name does.
+    func testLocalhostIsReachedOverTCPAtThePort() throws {
+        guard ["127.0.0.1", "::1", "localhost"].contains(configuration.host) else {
+            throw XCTSkip("the test database is not on this machine")
+        }
+        var c = configuration!
+        c.host = "localhost"
+        XCTAssertEqual(try MySQLConnection(configuration: c).run("SELECT @@port").first?[0], String(c.port))
+    }
+
     /// A process out of descriptors cannot open a connection: that passes (503), it is no fault in the request (500).
     func testOutOfDescriptorsIsUnavailable() throws {
         var limit = rlimit()
