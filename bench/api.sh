@@ -8,7 +8,7 @@ ensure_packages wrk mariadb-client pkg-config default-libmysqlclient-dev
 start_database
 # The database process, for the CPU-per-request columns (only when started here).
 export BENCH_DB_PID="${DB_SERVER_PID:-}"
-MYSQL_PWD="$DB_PASSWORD" mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" \
+MYSQL_PWD="$DB_PASSWORD" mariadb --protocol=TCP -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" \
     -e "CREATE DATABASE IF NOT EXISTS storefront_bench; CREATE DATABASE IF NOT EXISTS storefront_peer_fastapi"
 VENV="$TMP_DIR/peer-venv"
 if [ ! -x "$VENV/bin/uvicorn" ]; then

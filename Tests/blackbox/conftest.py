@@ -172,7 +172,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 def mariadb(*sql):
     """Runs statements on the test database's server, as its client would."""
     env = dict(os.environ, MYSQL_PWD=os.environ["DB_PASSWORD"])
-    subprocess.run(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
+    subprocess.run(["mariadb", "--protocol=TCP", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
                     "-e", ";".join(sql)], env=env, check=True)
 
 

@@ -127,7 +127,7 @@ def test_readiness_answers_at_once_while_every_worker_waits_on_the_database(api)
     loaded, not unready, and taking it out of its Service would only move the load."""
     p = make_product(api, stock=100)
     carts = [make_cart(api, [(p["id"], 1)]) for _ in range(4)]
-    holder = subprocess.Popen(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
+    holder = subprocess.Popen(["mariadb", "--protocol=TCP", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
                                "--skip-column-names", "--unbuffered", os.environ["DB_NAME"], "-e",
                                f"SELECT CONNECTION_ID(); BEGIN; SELECT 'locked' FROM products WHERE id = {p['id']} FOR UPDATE; DO SLEEP(120);"],
                               env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]}, stdout=subprocess.PIPE, text=True)

@@ -19,7 +19,7 @@ from conftest import ADMIN, ADMIN_TOKEN, make_cart, make_product, order_body, un
 
 def sql(statements, **popen):
     """Runs SQL in a session of its own (the mariadb client, each result printed as it comes) and returns the process."""
-    return subprocess.Popen(["mariadb", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
+    return subprocess.Popen(["mariadb", "--protocol=TCP", "-h", os.environ["DB_HOST"], "-P", os.environ["DB_PORT"], "-u", os.environ["DB_USER"],
                              "--skip-column-names", "--unbuffered", os.environ["DB_NAME"], "-e", statements],
                             env={**os.environ, "MYSQL_PWD": os.environ["DB_PASSWORD"]}, text=True, **popen)
 
