@@ -13,7 +13,9 @@
 
 #include <mysql.h>
 #include <errmsg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(MARIADB_BASE_VERSION) || defined(MARIADB_PACKAGE_VERSION_ID)
 #define CMYSQL_MARIADB 1
@@ -76,6 +78,22 @@ static inline int cmysql_set_uint_option(MYSQL *mysql, enum mysql_option option,
     return mysql_options(mysql, option, &value);
 }
 
+#if !CMYSQL_MARIADB
+/// The system's CA bundle as OpenSSL would find it: SSL_CERT_FILE, else the
+/// distributions' usual places (Debian and Ubuntu, Fedora and RHEL, openSUSE,
+/// Alpine); NULL when there is none.
+static inline const char *cmysql_system_ca_file(void) {
+    static const char *const bundles[] = {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                                          "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem"};
+    const char *file = getenv("SSL_CERT_FILE");
+    if (file && *file) return file;
+    for (size_t i = 0; i < sizeof bundles / sizeof bundles[0]; i++) {
+        if (access(bundles[i], R_OK) == 0) return bundles[i];
+    }
+    return NULL;
+}
+#endif
+
 /// TLS modes as DB_TLS names them: 0 disabled, 1 preferred, 2 required,
 /// 3 verify-ca, 4 verify-identity. `ca` may be NULL. Returns 0 on success.
 static inline int cmysql_set_tls(MYSQL *mysql, int mode, const char *ca) {
@@ -94,6 +112,10 @@ static inline int cmysql_set_tls(MYSQL *mysql, int mode, const char *ca) {
     unsigned int sslMode = mode == 0 ? SSL_MODE_DISABLED : mode == 1 ? SSL_MODE_PREFERRED : mode == 2 ? SSL_MODE_REQUIRED
         : mode == 3 ? SSL_MODE_VERIFY_CA : SSL_MODE_VERIFY_IDENTITY;
     if (mysql_options(mysql, MYSQL_OPT_SSL_MODE, &sslMode)) return 1;
+    // Without a CA, Connector/C verifies against OpenSSL's default, the system's CAs
+    // (SSL_CERT_FILE first); Oracle's library refuses ("CA certificate is required if
+    // ssl-mode is VERIFY_CA or VERIFY_IDENTITY"), so it is given the same.
+    if (!ca && mode >= 3) ca = cmysql_system_ca_file();
 #endif
     if (ca && mysql_options(mysql, MYSQL_OPT_SSL_CA, ca)) return 1;
     return 0;

@@ -253,6 +253,22 @@ final class MySQLConnectionTests: MySQLTestCase {
         XCTAssertThrowsError(try MySQLConnection(configuration: c)) { XCTAssertEqual(($0 as? MySQLError)?.kind, .connectionLost, "\($0)") }
     }
 
+    /// Without DB_TLS_CA the verify modes trust the system's CAs, as OpenSSL finds them
+    /// (SSL_CERT_FILE first). Connector/C does that by itself; Oracle's library verifies only
+    /// against a CA it is given ("CA certificate is required if ssl-mode is VERIFY_CA ..."),
+    /// so the shim gives it the system's.
+    func testVerifyIdentityWithoutACATrustsTheSystemsCAs() throws {
+        guard let ca = ProcessInfo.processInfo.environment["DB_TLS_CERT"] else {
+            throw XCTSkip("DB_TLS_CERT is not set (scripts/test sets it to the throwaway server's certificate)")
+        }
+        var c = configuration!
+        c.tls = .verifyIdentity
+        c.tlsCAPath = nil
+        setenv("SSL_CERT_FILE", ca, 1)
+        defer { unsetenv("SSL_CERT_FILE") }
+        XCTAssertNotNil(try MySQLConnection(configuration: c).tlsCipher)
+    }
+
     func testRequiredRefusesAServerThatOffersNoTLS() throws {
         let server = try PlaintextMySQLServer()
         var c = MySQLConfiguration(host: "127.0.0.1", port: server.port, user: "u", password: "p", database: "d")
