@@ -143,7 +143,7 @@ class CachingSha2Proxy:
         it is logged in to MariaDB too, or None when it was refused."""
         server = Packets(upstream)
         greeting = server.read()
-        version, at = cstring(greeting, 1)
+        _, at = cstring(greeting, 1)  # after its version string
         thread_id = greeting[at:at + 4]
         upstream_scramble = greeting[at + 4:at + 12]
         flags = struct.unpack("<H", greeting[at + 13:at + 15])[0]
