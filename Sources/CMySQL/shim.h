@@ -4,7 +4,7 @@
 //     with 3.3 on Debian 12): `my_bool` is a char, TLS is asked for with
 //     mysql_ssl_set and MYSQL_OPT_SSL_VERIFY_SERVER_CERT;
 //   - Oracle's libmysqlclient 8.x (Ubuntu's default-libmysqlclient-dev;
-//     tested with 8.0.33 by Tests/libmysqlclient8/run): `bool`, and TLS is
+//     tested with 8.0.33 and 8.4.0 by Tests/libmysqlclient8/run): `bool`, and TLS is
 //     one MYSQL_OPT_SSL_MODE.
 // Detection uses MARIADB_BASE_VERSION / LIBMYSQL_VERSION_ID, never
 // MYSQL_VERSION_ID, which MariaDB sets above 80000 too.

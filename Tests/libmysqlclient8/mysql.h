@@ -1,7 +1,9 @@
 /* The part of Oracle's libmysqlclient 8.0 C API (libmysqlclient.so.21) that
    Sources/CMySQL/shim.h and Sources/MySQL use, declared with 8.0's names,
    values and layouts, so that the package builds against Oracle's library
-   on a machine whose only MySQL headers are MariaDB's (see run beside it).
+   on a machine whose only MySQL headers are MariaDB's (see run beside it,
+   which builds with it against 8.0.33 and, with the same declarations,
+   against 8.4.0, libmysqlclient.so.24).
    Structs the library allocates (MYSQL, MYSQL_STMT, MYSQL_RES) are declared
    only as far as this project reads them; never allocate one from here. */
 #ifndef _mysql_h
