@@ -240,7 +240,11 @@ final class MySQLConnectionTests: MySQLTestCase {
         }
     }
 
-    func testVerifyIdentityAcceptsTheServersOwnCAAndRefusesAnother() throws {
+    /// Without DB_TLS_CA the verify modes trust the system's CAs, as OpenSSL finds them
+    /// (SSL_CERT_FILE first). Connector/C does that by itself; Oracle's library verifies only
+    /// against a CA it is given ("CA certificate is required if ssl-mode is VERIFY_CA ..."),
+    /// so the shim gives it the system's.
+    func testVerifyIdentityTrustsTheGivenCAOrElseTheSystemsAndRefusesAnother() throws {
         guard let ca = ProcessInfo.processInfo.environment["DB_TLS_CERT"] else {
             throw XCTSkip("DB_TLS_CERT is not set (scripts/test sets it to the throwaway server's certificate)")
         }
@@ -248,25 +252,13 @@ final class MySQLConnectionTests: MySQLTestCase {
         c.tls = .verifyIdentity
         c.tlsCAPath = ca
         XCTAssertNotNil(try MySQLConnection(configuration: c).tlsCipher)
+        c.tlsCAPath = nil
+        setenv("SSL_CERT_FILE", ca, 1)
+        XCTAssertNotNil(try MySQLConnection(configuration: c).tlsCipher)
+        unsetenv("SSL_CERT_FILE")
         c.tlsCAPath = "/etc/ssl/certs/ca-certificates.crt"  // public CAs (Debian's ca-certificates), none of which signed it
         guard FileManager.default.fileExists(atPath: c.tlsCAPath!) else { throw XCTSkip("no \(c.tlsCAPath!) to verify against") }
         XCTAssertThrowsError(try MySQLConnection(configuration: c)) { XCTAssertEqual(($0 as? MySQLError)?.kind, .connectionLost, "\($0)") }
-    }
-
-    /// Without DB_TLS_CA the verify modes trust the system's CAs, as OpenSSL finds them
-    /// (SSL_CERT_FILE first). Connector/C does that by itself; Oracle's library verifies only
-    /// against a CA it is given ("CA certificate is required if ssl-mode is VERIFY_CA ..."),
-    /// so the shim gives it the system's.
-    func testVerifyIdentityWithoutACATrustsTheSystemsCAs() throws {
-        guard let ca = ProcessInfo.processInfo.environment["DB_TLS_CERT"] else {
-            throw XCTSkip("DB_TLS_CERT is not set (scripts/test sets it to the throwaway server's certificate)")
-        }
-        var c = configuration!
-        c.tls = .verifyIdentity
-        c.tlsCAPath = nil
-        setenv("SSL_CERT_FILE", ca, 1)
-        defer { unsetenv("SSL_CERT_FILE") }
-        XCTAssertNotNil(try MySQLConnection(configuration: c).tlsCipher)
     }
 
     func testRequiredRefusesAServerThatOffersNoTLS() throws {
