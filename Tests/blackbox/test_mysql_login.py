@@ -65,8 +65,7 @@ def test_over_tls_the_first_login_sends_the_password_inside_the_tls_session(prox
 def test_a_wrong_password_is_refused_with_the_servers_message(proxy_factory, tls):
     proxy = proxy_factory(tls=tls)
     env = {k: v for k, v in os.environ.items() if k.startswith("DB_") or k in ("PATH", "LD_LIBRARY_PATH")}
-    env.update( DB_HOST="127.0.0.1", DB_PORT=str(proxy.port), DB_PASSWORD="not-the-password",
-               DB_TLS="preferred")
+    env.update(DB_HOST="127.0.0.1", DB_PORT=str(proxy.port), DB_PASSWORD="not-the-password", DB_TLS="preferred")
     result = subprocess.run([BIN, "migrate"], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "MySQL error 1045 (28000): Access denied for user" in result.stdout + result.stderr, result
